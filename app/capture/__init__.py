@@ -1,0 +1,1 @@
+"""Where images come from: the screen, a window, a camera, a file."""

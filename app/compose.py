@@ -1,0 +1,80 @@
+"""The composition root: builds the core once and hands dependencies down.
+
+Both faces (CLI and GUI) call :func:`build_core`; tests pass doubles for any
+part (engine, speaker, OCR, settings) instead of patching module globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.engine.base import VisionEngine
+from app.jobs import Deliver, JobRunner, _call_now
+from app.notifier import Notifier
+from app.pipeline import Assistant
+from app.settings import Settings
+from app.speech.base import Speaker
+
+
+@dataclass
+class Core:
+    settings: Settings
+    notifier: Notifier
+    speaker: Speaker
+    engine: VisionEngine | None
+    ocr: Any
+    assistant: Assistant
+    runner: JobRunner
+
+    def close(self) -> None:
+        self.runner.close()
+        try:
+            self.speaker.close()
+        except Exception:
+            pass
+        if self.engine is not None:
+            try:
+                self.engine.unload()
+            except Exception:
+                pass
+
+
+def build_core(
+    *,
+    settings: Settings | None = None,
+    notifier: Notifier | None = None,
+    speaker: Speaker | None = None,
+    engine: VisionEngine | None = None,
+    ocr: Any | None = None,
+    model: str | None = None,
+    device: str | None = None,
+    wav_path: Path | None = None,
+    speak: bool = True,
+    deliver: Deliver = _call_now,
+    with_ocr: bool = True,
+) -> Core:
+    notifier = notifier or Notifier()
+    if settings is None:
+        settings = Settings.load(on_message=notifier.error)
+    if speaker is None:
+        from app.speech.factory import create_speaker
+
+        speaker = create_speaker(settings, wav_path=wav_path, enabled=speak, on_message=notifier.error)
+    notifier.set_speaker(speaker)
+    if engine is None:
+        from app.engine.loading import create_engine
+
+        engine = create_engine(
+            model=model or settings["model"],
+            device=device or settings["device"],
+            settings=settings,
+        )
+    if ocr is None and with_ocr:
+        from app.ocr import TextReader
+
+        ocr = TextReader()
+    assistant = Assistant(engine=engine, speaker=speaker, notifier=notifier, settings=settings, ocr=ocr)
+    runner = JobRunner(deliver)
+    return Core(settings, notifier, speaker, engine, ocr, assistant, runner)

@@ -1,0 +1,152 @@
+"""The tiny engine interface, the conversation it works on, and cancellation.
+
+An engine turns a :class:`Conversation` (one image plus earlier turns) into a
+stream of text pieces. It is loaded lazily, can be unloaded, and stops within
+a fraction of a second when its :class:`CancelToken` is set.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from PIL import Image
+
+
+class CancelToken:
+    """Set once to ask a job to stop; checked by engines between tokens."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.cancelled_at: float | None = None
+
+    def cancel(self) -> None:
+        if not self._event.is_set():
+            self.cancelled_at = time.perf_counter()
+            self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._event.wait(timeout)
+
+
+@dataclass
+class Turn:
+    role: str  # "user" or "assistant"
+    text: str
+
+
+@dataclass
+class Conversation:
+    """One image and the questions and answers about it, so follow-ups work."""
+
+    image: Image.Image
+    turns: list[Turn] = field(default_factory=list)
+    is_screen: bool = False
+    source_label: str = "the image"
+
+    def ask(self, question: str) -> None:
+        self.turns.append(Turn("user", question))
+
+    def answer(self, text: str) -> None:
+        self.turns.append(Turn("assistant", text))
+
+    @property
+    def pending_question(self) -> str | None:
+        if self.turns and self.turns[-1].role == "user":
+            return self.turns[-1].text
+        return None
+
+    def drop_pending(self) -> None:
+        """Remove an unanswered question (after a cancel or failure)."""
+        if self.pending_question is not None:
+            self.turns.pop()
+
+
+@dataclass
+class GenerationStats:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    load_s: float = 0.0
+    first_token_s: float | None = None
+    total_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    """How big an image the model sees: the main CPU latency lever.
+
+    ``max_edge`` is the longest edge the image is resized to before the
+    processor; ``split`` enables the processor's tiling into sub-images.
+    """
+
+    max_edge: int
+    split: bool
+
+
+#: Presets per device. On CPU one 512 px tile keeps the first token at a few
+#: seconds; tiling costs 4-5x more (see shared/models/README.md and benchmarks/).
+IMAGE_POLICIES: dict[str, dict[str, ImagePolicy]] = {
+    "cpu": {
+        "fast": ImagePolicy(max_edge=512, split=False),
+        "balanced": ImagePolicy(max_edge=1024, split=True),
+        "detailed": ImagePolicy(max_edge=1536, split=True),
+    },
+    "cuda": {
+        "fast": ImagePolicy(max_edge=1024, split=True),
+        "balanced": ImagePolicy(max_edge=1536, split=True),
+        "detailed": ImagePolicy(max_edge=2048, split=True),
+    },
+}
+
+
+def image_policy(device: str, preset: str) -> ImagePolicy:
+    table = IMAGE_POLICIES["cuda" if device.startswith("cuda") else "cpu"]
+    return table.get(preset, table["fast"])
+
+
+StatusCallback = Callable[[str], None]
+
+
+class VisionEngine(ABC):
+    """A vision-language model behind a small interface."""
+
+    #: Filled in by the engine: catalogue name or path, "cpu"/"cuda", "nf4"/"int8"/"bf16"/"fp32".
+    model_name: str = "unknown"
+    device: str = "cpu"
+    quantization: str = "none"
+
+    def __init__(self) -> None:
+        self.last_stats = GenerationStats()
+
+    @property
+    @abstractmethod
+    def is_loaded(self) -> bool: ...
+
+    @abstractmethod
+    def load(self, status: StatusCallback | None = None) -> None:
+        """Load weights (blocking; call from a worker). Raises ModelMissingError/ModelLoadError."""
+
+    @abstractmethod
+    def unload(self) -> None: ...
+
+    @abstractmethod
+    def stream(
+        self,
+        conversation: Conversation,
+        cancel: CancelToken | None = None,
+        *,
+        max_new_tokens: int | None = None,
+        min_new_tokens: int | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer to the conversation's pending question, piece by piece.
+
+        Loads the model first if needed. Stops early (raising nothing) when
+        ``cancel`` is set. Fills ``last_stats`` when done.
+        """

@@ -1,0 +1,59 @@
+"""Where Iris keeps its files (platformdirs), overridable for tests.
+
+``IRIS_HOME`` puts config, data, cache and models under one folder; the test
+suite points it at a temporary directory so no test touches a real profile.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+from app import APP_ID
+
+
+def _home() -> Path | None:
+    value = os.environ.get("IRIS_HOME")
+    return Path(value) if value else None
+
+
+def config_dir() -> Path:
+    home = _home()
+    return home / "config" if home else Path(platformdirs.user_config_dir(APP_ID, appauthor=False))
+
+
+def data_dir() -> Path:
+    home = _home()
+    return home / "data" if home else Path(platformdirs.user_data_dir(APP_ID, appauthor=False))
+
+
+def cache_dir() -> Path:
+    home = _home()
+    return home / "cache" if home else Path(platformdirs.user_cache_dir(APP_ID, appauthor=False))
+
+
+def models_dir() -> Path:
+    """Downloaded models live here, one folder per catalogue name."""
+    override = os.environ.get("IRIS_MODELS_DIR")
+    if override:
+        return Path(override)
+    return data_dir() / "models"
+
+
+def history_dir() -> Path:
+    return data_dir() / "history"
+
+
+def repo_root() -> Path:
+    """The source tree (the project is installed editable; see README)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def resources_dir() -> Path:
+    return repo_root() / "resources"
+
+
+def catalogue_path() -> Path:
+    return repo_root() / "models" / "catalogue.json"

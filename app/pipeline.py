@@ -1,0 +1,349 @@
+"""The headless heart of Iris: image in, spoken answer out.
+
+:class:`Assistant` composes an engine, a speaker, OCR and the notifier. It
+decides *what* to say (answers, blank-screen notice, OCR fallback); the
+speaker decides *how* it is spoken. Calls are blocking and meant to run on a
+:class:`app.jobs.JobRunner` worker (GUI) or the main thread (CLI). Streaming
+text goes to ``on_text``; complete sentences go to the speaker while the rest
+is still being generated.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from PIL import Image
+
+from app.engine.base import CancelToken, Conversation, VisionEngine
+from app.errors import BadInputError, ModelMissingError
+from app.notifier import Notifier
+from app.settings import Settings
+from app.speech.base import Speaker
+from app.speech.chunker import SentenceChunker, chunk_text
+
+MAX_QUESTION_CHARS = 2000
+BLANK_SCREEN_TEXT = "The screen appears to be blank."
+
+TextCallback = Callable[[str], None]
+
+
+@dataclass
+class Answer:
+    text: str
+    kind: str  # "describe", "ask", "read", "blank", "ocr-fallback"
+    model: str = "none"
+    device: str = "cpu"
+    quantization: str = "none"
+    input_tokens: int = 0
+    output_tokens: int = 0
+    timings: dict[str, float | None] = field(
+        default_factory=lambda: {"load": 0.0, "first_token": None, "first_audio": None, "total": 0.0}
+    )
+    cancelled: bool = False
+    notice: str | None = None  # e.g. "a description model can be downloaded with ..."
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("notice")
+        if self.notice:
+            data["notice"] = self.notice
+        return data
+
+
+def validate_question(question: str) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise BadInputError("Please type a question first.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise BadInputError(
+            f"That question is too long: {len(question)} characters. Please keep it under {MAX_QUESTION_CHARS}."
+        )
+    return question
+
+
+class _FirstAudioClock:
+    """Records when the first piece of this answer's audio became ready."""
+
+    def __init__(self, speaker: Speaker, start: float) -> None:
+        self.start = start
+        self.first_audio: float | None = None
+        self._expected: set[str] = set()
+        self._lock = threading.Lock()
+        speaker.add_listener(self._on_event)
+        self._speaker = speaker
+
+    def expect(self, text: str) -> None:
+        with self._lock:
+            self._expected.add(text)
+
+    def _on_event(self, event: str, text: str) -> None:
+        if event == "audio":
+            with self._lock:
+                if self.first_audio is None and text in self._expected:
+                    self.first_audio = time.perf_counter() - self.start
+
+    def close(self) -> None:
+        try:
+            self._speaker._listeners.remove(self._on_event)
+        except ValueError:
+            pass
+
+
+class Assistant:
+    def __init__(
+        self,
+        *,
+        engine: VisionEngine | None,
+        speaker: Speaker,
+        notifier: Notifier,
+        settings: Settings,
+        ocr: Any | None = None,
+    ) -> None:
+        self.engine = engine
+        self.speaker = speaker
+        self.notifier = notifier
+        self.settings = settings
+        self.ocr = ocr
+        self.conversation: Conversation | None = None
+        self.last_answer: Answer | None = None
+        # Held while checking the cancel token and queueing speech, and while
+        # cancelling and silencing, so a cancelled job never speaks after stop().
+        self._speech_gate = threading.Lock()
+
+    # ----------------------------------------------------------------- actions
+    def describe(
+        self,
+        image: Image.Image,
+        *,
+        is_screen: bool = False,
+        label: str = "the image",
+        prompt: str | None = None,
+        cancel: CancelToken | None = None,
+        on_text: TextCallback | None = None,
+        speak: bool | None = None,
+        min_new_tokens: int | None = None,
+    ) -> Answer:
+        """Describe a new image; starts a new conversation for follow-up questions."""
+        cancel = cancel or CancelToken()
+        if is_screen and _is_blank(image):
+            self.conversation = None
+            return self._say_whole(BLANK_SCREEN_TEXT, "blank", cancel, on_text, speak)
+        if prompt is None:
+            prompt = self.settings["prompt_screen"] if is_screen else self.settings["prompt_describe"]
+        conversation = Conversation(image=image, is_screen=is_screen, source_label=label)
+        conversation.ask(self._with_language(prompt))
+        self.conversation = conversation
+        try:
+            return self._generate(conversation, "describe", cancel, on_text, speak, min_new_tokens)
+        except ModelMissingError as exc:
+            if self.ocr is None:
+                raise
+            return self._ocr_fallback(image, exc, cancel, on_text, speak)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        cancel: CancelToken | None = None,
+        on_text: TextCallback | None = None,
+        speak: bool | None = None,
+        image: Image.Image | None = None,
+    ) -> Answer:
+        """Ask about the current image (or ``image``, which starts a new conversation)."""
+        question = validate_question(question)
+        cancel = cancel or CancelToken()
+        if image is not None:
+            self.conversation = Conversation(image=image)
+        if self.conversation is None:
+            raise BadInputError("There is no picture to ask about yet. Describe the screen or open an image first.")
+        self.conversation.ask(self._with_language(question))
+        return self._generate(self.conversation, "ask", cancel, on_text, speak, None)
+
+    def read_text(
+        self,
+        image: Image.Image,
+        *,
+        is_screen: bool = False,
+        cancel: CancelToken | None = None,
+        on_text: TextCallback | None = None,
+        speak: bool | None = None,
+    ) -> Answer:
+        """Read the text in an image with OCR, lines in reading order."""
+        cancel = cancel or CancelToken()
+        if is_screen and _is_blank(image):
+            return self._say_whole(BLANK_SCREEN_TEXT, "blank", cancel, on_text, speak)
+        if self.ocr is None:
+            raise ModelMissingError("Text reading is not available: the OCR package is not installed.")
+        start = time.perf_counter()
+        lines = self.ocr.read_lines(image)
+        text = "\n".join(lines) if lines else "No text was found."
+        answer = self._say_whole(text, "read", cancel, on_text, speak, start=start)
+        answer.model = "rapidocr"
+        return answer
+
+    def repeat_last(self) -> Answer | None:
+        if self.last_answer is None:
+            self.notifier.info("There is nothing to repeat yet.")
+            return None
+        self.speaker.stop()
+        for piece in chunk_text(self.last_answer.text):
+            self.speaker.speak(piece)
+        return self.last_answer
+
+    def stop(self, cancel: CancelToken | None = None) -> None:
+        """Silence speech at once and cancel ``cancel`` (the running job's token)."""
+        with self._speech_gate:
+            if cancel is not None:
+                cancel.cancel()
+            self.speaker.stop()
+
+    # ---------------------------------------------------------------- internals
+    def _with_language(self, text: str) -> str:
+        language = (self.settings["answer_language"] or "").strip()
+        return f"{text}\nAnswer in {language}." if language else text
+
+    def _should_speak(self, speak: bool | None) -> bool:
+        return self.settings["speak_answers"] if speak is None else speak
+
+    def _speak_piece(self, text: str, cancel: CancelToken, clock: _FirstAudioClock | None) -> bool:
+        with self._speech_gate:
+            if cancel.cancelled:
+                return False
+            if clock is not None:
+                clock.expect(text)
+            self.speaker.speak(text)
+            return True
+
+    def _generate(
+        self,
+        conversation: Conversation,
+        kind: str,
+        cancel: CancelToken,
+        on_text: TextCallback | None,
+        speak: bool | None,
+        min_new_tokens: int | None,
+    ) -> Answer:
+        engine = self.engine
+        if engine is None:
+            raise ModelMissingError("No description model is installed. Run: iris models download")
+        start = time.perf_counter()
+        speaking = self._should_speak(speak)
+        clock = _FirstAudioClock(self.speaker, start) if speaking else None
+        chunker = SentenceChunker()
+        parts: list[str] = []
+        try:
+            if not engine.is_loaded:
+                self.notifier.working("Loading the description model. This happens once.")
+            for piece in engine.stream(
+                conversation,
+                cancel,
+                max_new_tokens=self.settings["max_new_tokens"],
+                min_new_tokens=min_new_tokens,
+            ):
+                if cancel.cancelled:
+                    break
+                parts.append(piece)
+                if on_text:
+                    on_text(piece)
+                if speaking:
+                    for sentence in chunker.feed(piece):
+                        self._speak_piece(sentence, cancel, clock)
+            if speaking and not cancel.cancelled:
+                for sentence in chunker.flush():
+                    self._speak_piece(sentence, cancel, clock)
+            text = "".join(parts).strip()
+            if not text and not cancel.cancelled:
+                text = "The model gave no answer."
+                if speaking:
+                    self._speak_piece(text, cancel, clock)
+        except BaseException:
+            conversation.drop_pending()
+            raise
+        finally:
+            if clock is not None:
+                clock.close()
+        stats = engine.last_stats
+        answer = Answer(
+            text=text,
+            kind=kind,
+            model=engine.model_name,
+            device=engine.device,
+            quantization=engine.quantization,
+            input_tokens=stats.input_tokens,
+            output_tokens=stats.output_tokens,
+            timings={
+                "load": round(stats.load_s, 4),
+                "first_token": None if stats.first_token_s is None else round(stats.first_token_s, 4),
+                "first_audio": None if clock is None or clock.first_audio is None else round(clock.first_audio, 4),
+                "total": round(time.perf_counter() - start, 4),
+            },
+            cancelled=cancel.cancelled,
+        )
+        if cancel.cancelled:
+            conversation.drop_pending()
+        else:
+            conversation.answer(text)
+            self.last_answer = answer
+        return answer
+
+    def _say_whole(
+        self,
+        text: str,
+        kind: str,
+        cancel: CancelToken,
+        on_text: TextCallback | None,
+        speak: bool | None,
+        *,
+        start: float | None = None,
+    ) -> Answer:
+        start = time.perf_counter() if start is None else start
+        if on_text:
+            on_text(text)
+        clock = None
+        if self._should_speak(speak):
+            clock = _FirstAudioClock(self.speaker, start)
+            try:
+                for piece in chunk_text(text):
+                    self._speak_piece(piece, cancel, clock)
+            finally:
+                clock.close()
+        elapsed = time.perf_counter() - start
+        answer = Answer(
+            text=text,
+            kind=kind,
+            timings={
+                "load": 0.0,
+                "first_token": None,
+                "first_audio": None if clock is None or clock.first_audio is None else round(clock.first_audio, 4),
+                "total": round(elapsed, 4),
+            },
+            cancelled=cancel.cancelled,
+        )
+        if not cancel.cancelled:
+            self.last_answer = answer
+        return answer
+
+    def _ocr_fallback(
+        self,
+        image: Image.Image,
+        missing: ModelMissingError,
+        cancel: CancelToken,
+        on_text: TextCallback | None,
+        speak: bool | None,
+    ) -> Answer:
+        lines = self.ocr.read_lines(image)
+        notice = f"{missing.message} Until then, here is the text Iris can read."
+        body = "\n".join(lines) if lines else "No text was found."
+        answer = self._say_whole(f"{notice}\n{body}", "ocr-fallback", cancel, on_text, speak)
+        answer.model = "rapidocr"
+        answer.notice = missing.message
+        return answer
+
+
+def _is_blank(image: Image.Image) -> bool:
+    from app.capture.blank import is_blank
+
+    return is_blank(image)

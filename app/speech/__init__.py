@@ -1,0 +1,1 @@
+"""Speech: what to say is decided elsewhere; this package only speaks it."""

@@ -1,0 +1,41 @@
+"""Shared fixtures. Every test gets its own IRIS_HOME so no real profile is touched."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+SMOLVLM_DIR = SHARED / "models" / "smolvlm-256m-instruct"
+IMAGES_DIR = SHARED / "images"
+
+
+@pytest.fixture(autouse=True)
+def iris_home(tmp_path_factory, monkeypatch) -> Path:
+    home = tmp_path_factory.mktemp("iris-home")
+    monkeypatch.setenv("IRIS_HOME", str(home))
+    monkeypatch.delenv("IRIS_MODELS_DIR", raising=False)
+    return home
+
+
+@pytest.fixture
+def smolvlm_dir() -> Path:
+    if not SMOLVLM_DIR.is_dir():
+        pytest.skip("shared SmolVLM config not found beside the checkout")
+    return SMOLVLM_DIR
+
+
+@pytest.fixture
+def photo_path() -> Path:
+    path = IMAGES_DIR / "chelsea.png"
+    if not path.exists():
+        pytest.skip("shared images not found beside the checkout")
+    return path
