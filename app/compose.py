@@ -54,7 +54,10 @@ def build_core(
     speak: bool = True,
     deliver: Deliver = _call_now,
     with_ocr: bool = True,
+    with_engine: bool = True,
 ) -> Core:
+    """Build the core; ``with_engine=False`` / ``with_ocr=False`` leave those parts out
+    (``iris read`` and ``iris speak`` need no vision model and must not import torch)."""
     notifier = notifier or Notifier()
     if settings is None:
         settings = Settings.load(on_message=notifier.error)
@@ -63,7 +66,7 @@ def build_core(
 
         speaker = create_speaker(settings, wav_path=wav_path, enabled=speak, on_message=notifier.error)
     notifier.set_speaker(speaker)
-    if engine is None:
+    if engine is None and with_engine:
         from app.engine.loading import create_engine
 
         engine = create_engine(

@@ -64,6 +64,12 @@ def validate_question(question: str) -> str:
     return question
 
 
+#: How long an action waits, after its text is complete, for the first audio to
+#: be ready, so ``timings.first_audio`` is measured even when the speaker
+#: synthesises more slowly than the model generates (short answers).
+FIRST_AUDIO_WAIT_S = 5.0
+
+
 class _FirstAudioClock:
     """Records when the first piece of this answer's audio became ready."""
 
@@ -72,6 +78,7 @@ class _FirstAudioClock:
         self.first_audio: float | None = None
         self._expected: set[str] = set()
         self._lock = threading.Lock()
+        self._settled = threading.Event()  # first audio ready, or the speaker gave up on it
         speaker.add_listener(self._on_event)
         self._speaker = speaker
 
@@ -80,10 +87,26 @@ class _FirstAudioClock:
             self._expected.add(text)
 
     def _on_event(self, event: str, text: str) -> None:
-        if event == "audio":
-            with self._lock:
-                if self.first_audio is None and text in self._expected:
-                    self.first_audio = time.perf_counter() - self.start
+        with self._lock:
+            if text not in self._expected:
+                return
+            if event == "audio" and self.first_audio is None:
+                self.first_audio = time.perf_counter() - self.start
+            if event in ("audio", "error", "finished"):
+                self._settled.set()
+
+    def wait_first_audio(self, cancel: CancelToken, timeout: float = FIRST_AUDIO_WAIT_S) -> None:
+        """Block (briefly) until the first expected piece has audio, if any was queued.
+
+        Returns at once when the job is cancelled, so a stop never holds the worker.
+        """
+        with self._lock:
+            if not self._expected:
+                return
+        deadline = time.perf_counter() + timeout
+        while not self._settled.wait(0.02):
+            if cancel.cancelled or time.perf_counter() >= deadline:
+                return
 
     def close(self) -> None:
         try:
@@ -228,6 +251,7 @@ class Assistant:
     ) -> Answer:
         engine = self.engine
         if engine is None:
+            conversation.drop_pending()  # never leave an unanswered question behind
             raise ModelMissingError("No description model is installed. Run: iris models download")
         start = time.perf_counter()
         speaking = self._should_speak(speak)
@@ -259,6 +283,8 @@ class Assistant:
                 text = "The model gave no answer."
                 if speaking:
                     self._speak_piece(text, cancel, clock)
+            if clock is not None and not cancel.cancelled:
+                clock.wait_first_audio(cancel)
         except BaseException:
             conversation.drop_pending()
             raise
@@ -308,6 +334,8 @@ class Assistant:
             try:
                 for piece in chunk_text(text):
                     self._speak_piece(piece, cancel, clock)
+                if not cancel.cancelled:
+                    clock.wait_first_audio(cancel)
             finally:
                 clock.close()
         elapsed = time.perf_counter() - start
@@ -335,9 +363,14 @@ class Assistant:
         speak: bool | None,
     ) -> Answer:
         lines = self.ocr.read_lines(image)
+        # The notice is a message, not part of the screen's text: it goes through the
+        # notifier (status bar, stderr) and is spoken first; the answer holds only the text.
         notice = f"{missing.message} Until then, here is the text Iris can read."
+        self.notifier.info(notice, speak=False)
+        if self._should_speak(speak):
+            self._speak_piece(notice, cancel, None)
         body = "\n".join(lines) if lines else "No text was found."
-        answer = self._say_whole(f"{notice}\n{body}", "ocr-fallback", cancel, on_text, speak)
+        answer = self._say_whole(body, "ocr-fallback", cancel, on_text, speak)
         answer.model = "rapidocr"
         answer.notice = missing.message
         return answer

@@ -85,13 +85,15 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("prompt_screen", str, DEFAULT_SCREEN_PROMPT, "Prompt used to describe the screen or a window."),
     Setting("prompt_read", str, DEFAULT_READ_PROMPT, "Prompt used when the model is asked to read text."),
     Setting("answer_language", str, "", "Language of answers, e.g. 'French'; empty means English."),
-    # Hotkeys (pynput GlobalHotKeys syntax)
-    Setting("hotkey_describe_screen", str, "<ctrl>+<alt>+d", "Describe the whole screen."),
-    Setting("hotkey_describe_window", str, "<ctrl>+<alt>+w", "Describe the active window."),
-    Setting("hotkey_read_screen", str, "<ctrl>+<alt>+r", "Read the text on screen."),
-    Setting("hotkey_ask_screen", str, "<ctrl>+<alt>+q", "Ask a question about the screen."),
-    Setting("hotkey_repeat", str, "<ctrl>+<alt>+l", "Repeat the last answer."),
-    Setting("hotkey_stop", str, "<ctrl>+<alt>+s", "Stop speaking and cancel the current job."),
+    # Hotkeys (pynput GlobalHotKeys syntax). Ctrl+Alt+Shift: Ctrl+Alt+letter types characters
+    # (AltGr) on many keyboard layouts, Ctrl+Alt+L locks Linux desktops, and NVDA/JAWS own
+    # Ctrl+Alt+arrows, Ctrl+Alt+N/J and every Insert/CapsLock gesture.
+    Setting("hotkey_describe_screen", str, "<ctrl>+<alt>+<shift>+d", "Describe the whole screen."),
+    Setting("hotkey_describe_window", str, "<ctrl>+<alt>+<shift>+w", "Describe the active window."),
+    Setting("hotkey_read_screen", str, "<ctrl>+<alt>+<shift>+t", "Read the text on screen."),
+    Setting("hotkey_ask_screen", str, "<ctrl>+<alt>+<shift>+a", "Ask a question about the screen."),
+    Setting("hotkey_repeat", str, "<ctrl>+<alt>+<shift>+l", "Repeat the last answer."),
+    Setting("hotkey_stop", str, "<ctrl>+<alt>+<shift>+s", "Stop speaking and cancel the current job."),
     Setting("hotkeys_enabled", bool, True, "Listen for global hotkeys."),
     # App
     Setting("start_with_system", bool, False, "Start Iris when you log in."),

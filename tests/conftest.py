@@ -39,3 +39,13 @@ def photo_path() -> Path:
     if not path.exists():
         pytest.skip("shared images not found beside the checkout")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random-weight SmolVLM (real tokenizer and processor) built once per session."""
+    if not SMOLVLM_DIR.is_dir():
+        pytest.skip("shared SmolVLM config not found beside the checkout")
+    from tests.tiny_model import build_tiny_smolvlm
+
+    return build_tiny_smolvlm(tmp_path_factory.mktemp("tiny-smolvlm") / "tiny-smolvlm")

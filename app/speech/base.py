@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 # Events a speaker reports to listeners: ("started"|"finished"|"audio"|"error", text)
@@ -81,3 +83,79 @@ class SilentSpeaker(Speaker):
 
     def wait(self, timeout: float | None = None) -> bool:
         return True
+
+
+# --------------------------------------------------------------------------
+# Backends: *how* one utterance is synthesized. A speaker (app.speech.manager)
+# owns the queue and the worker thread; a backend only turns one text into
+# sound, blocking, either on the sound device or in a WAV file.
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """What the user chose; read before every utterance, so changes need no restart."""
+
+    rate: int = 190  # words per minute
+    volume: float = 1.0  # 0..1
+    voice: str = ""  # id or name; empty means the engine's default
+
+
+class BackendError(Exception):
+    """A backend could not start or failed mid-utterance; ``reason`` is one plain sentence."""
+
+    def __init__(self, reason: str, *, detail: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail  # for logs only
+
+
+class SpeechBackend(ABC):
+    """Synthesizes ONE utterance at a time, blocking.
+
+    Every method except :meth:`interrupt` is called from the speaker's single
+    worker thread (SAPI5 and NSSpeechSynthesizer objects belong to the thread
+    that created them). :meth:`interrupt` may be called from any thread and must
+    make the running call return at once. Failures raise :class:`BackendError`;
+    a call that returns after ``cancel`` was set is simply discarded.
+    """
+
+    name: str = "backend"
+
+    @abstractmethod
+    def start(self, *, device: bool) -> None:
+        """Open the engine; with ``device``, also check the sound device can be opened."""
+
+    @abstractmethod
+    def synthesize(self, text: str, path: Path, voice: VoiceSettings, cancel: threading.Event) -> None:
+        """Write the utterance to ``path`` as a PCM WAV file."""
+
+    @abstractmethod
+    def play(
+        self, text: str, voice: VoiceSettings, cancel: threading.Event, on_audio: Callable[[], None]
+    ) -> None:
+        """Speak the utterance on the sound device; call ``on_audio`` once its audio is ready."""
+
+    @abstractmethod
+    def interrupt(self) -> None:
+        """Silence the running call at once (any thread)."""
+
+    def voices(self) -> list[tuple[str, str]]:
+        """(id, name) pairs; ids are what ``VoiceSettings.voice`` accepts."""
+        return []
+
+    def close(self) -> None:
+        """Release the engine; the backend is not used again."""
+
+
+def match_voice(wanted: str, voices: list[tuple[str, str]]) -> str | None:
+    """The id of the voice whose id or name matches ``wanted`` (case-insensitive), or None."""
+    wanted = (wanted or "").strip().lower()
+    if not wanted:
+        return None
+    for voice_id, name in voices:
+        if wanted == voice_id.lower():
+            return voice_id
+    for voice_id, name in voices:
+        if wanted == name.lower():
+            return voice_id
+    return None

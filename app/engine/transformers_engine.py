@@ -1,0 +1,454 @@
+"""The real vision-language engine: transformers AutoProcessor + AutoModelForImageTextToText.
+
+Safety: weights load only from safetensors (``use_safetensors=True``) and never
+with ``trust_remote_code``; the folder is checked first (app.engine.model_files)
+so a broken model is reported in one sentence.
+
+Precision: on CUDA 4-bit NF4 (bitsandbytes, bf16 compute, double quantization),
+falling back to int8 and then bf16 (fp16 on cards without bf16). On CPU the
+default was chosen by measurement with benchmarks/cpu_precision.py (real-size
+SmolVLM-256M, random weights, one 512 px tile, 2-core shared CPU, torch
+2.13.0+cpu, transformers 5.23.0, bitsandbytes 0.50.2):
+
+    precision  load    first token  decode     peak RSS
+    fp32       1.3 s   3.2 s        12.4 tok/s 1.93 GB
+    bf16       1.0 s   8.6 s         2.6 tok/s 1.73 GB
+    nf4        2.1 s  10.3 s         4.3 tok/s 1.79 GB
+
+fp32 wins: the CPU has no native bf16 matmul, and bitsandbytes' CPU 4-bit
+kernels dequantize on the fly, so both are 3x slower to the first token and
+saving 0.2 GB is not worth it for a 256M model. See models/README.md.
+
+Streaming: ``generate()`` runs on a worker thread feeding a TextIteratorStreamer.
+Cancellation is checked by a StoppingCriteria between tokens and by forward
+pre-hooks on every transformer layer, so even a long prefill stops within one
+layer's time; the worker is always joined before ``stream()`` returns.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from app.engine.base import (
+    CancelToken,
+    Conversation,
+    GenerationStats,
+    StatusCallback,
+    VisionEngine,
+    image_policy,
+)
+from app.engine.model_files import ModelFolder, inspect_model_dir
+from app.engine.prompting import build_messages, fit_image, image_kwargs
+from app.errors import InternalError, IrisError, ModelLoadError, OutOfMemoryError
+
+log = logging.getLogger(__name__)
+
+#: Used on CPUs without native bf16 (see cpu_default_precision and models/README.md).
+CPU_FALLBACK_PRECISION = "fp32"
+PRECISIONS = ("nf4", "int8", "bf16", "fp16", "fp32")
+CUDA_CHAIN = ("nf4", "int8", "bf16")
+QUANTIZED = frozenset({"nf4", "int8"})
+DEFAULT_MAX_NEW_TOKENS = 256
+GPU_OOM_MESSAGE = "The graphics card ran out of memory."
+CPU_OOM_MESSAGE = "The computer ran out of memory. Try a smaller image or a smaller model."
+
+
+class _Interrupted(Exception):
+    """Raised inside the model's forward pass to abandon a cancelled generation."""
+
+
+def setting(settings: Any, key: str, default: Any) -> Any:
+    """Read a setting from a Settings object or a plain dict, tolerating absence."""
+    if settings is None:
+        return default
+    try:
+        value = settings[key]
+    except (KeyError, TypeError):
+        return default
+    return default if value is None else value
+
+
+def cpu_default_precision() -> str:
+    """bf16 where the CPU multiplies bf16 in hardware (x86 AVX512-BF16 or AMX), else fp32.
+
+    Measured (benchmarks/cpu_precision.py): with native bf16, bf16 is as fast as
+    fp32 or faster and needs half the memory; without it bf16 is emulated and
+    the first token takes about twice as long, so fp32 wins there. The oneDNN
+    check honours ONEDNN_MAX_CPU_ISA, so a restricted ISA counts as "no bf16".
+    """
+    import platform
+
+    import torch
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return CPU_FALLBACK_PRECISION
+    try:
+        native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        onednn = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return CPU_FALLBACK_PRECISION
+    return "bf16" if native and onednn else CPU_FALLBACK_PRECISION
+
+
+def precision_chain(device: str, requested: str = "auto") -> list[str]:
+    """Precisions to try in order: the requested or default one, then safer fallbacks."""
+    if device == "cuda":
+        chain = list(CUDA_CHAIN)
+    else:
+        default = cpu_default_precision()
+        chain = [default] + (["fp32"] if default != "fp32" else [])
+    if requested in (None, "", "auto"):
+        return chain
+    if requested not in PRECISIONS:
+        raise ModelLoadError(f"Unknown precision {requested!r}; use one of {', '.join(PRECISIONS)}.")
+    tail = chain[chain.index(requested) + 1 :] if requested in chain else [c for c in chain if c not in QUANTIZED]
+    return [requested] + [c for c in tail if c != requested]
+
+
+def bitsandbytes_installed() -> bool:
+    return importlib.util.find_spec("bitsandbytes") is not None
+
+
+def is_oom(exc: BaseException) -> bool:
+    """True for torch.cuda.OutOfMemoryError and plain MemoryError (without importing torch)."""
+    if isinstance(exc, MemoryError):
+        return True
+    name = type(exc).__name__
+    return name == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+class TransformersEngine(VisionEngine):
+    """One local model folder on one device, loaded on first use."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        device: str = "cpu",
+        settings: Any = None,
+        model_name: str | None = None,
+        precision: str = "auto",
+    ) -> None:
+        super().__init__()
+        self.model_path = Path(model_path)
+        self.model_name = model_name or self.model_path.name
+        self.device = "cuda" if str(device).startswith("cuda") else "cpu"
+        self.precision = precision
+        self.quantization = "none"
+        self.settings = settings
+        self.load_s = 0.0
+        self._model: Any = None
+        self._processor: Any = None
+        self._folder: ModelFolder | None = None
+        self._hooks: list[Any] = []
+        self._load_lock = threading.RLock()
+        self._generate_lock = threading.Lock()
+        # The (cancel token, stop event) of the running generation, read by the layer hooks.
+        self._active: tuple[CancelToken, threading.Event] | None = None
+
+    # ------------------------------------------------------------------ loading
+    @property
+    def is_loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self, status: StatusCallback | None = None) -> None:
+        with self._load_lock:
+            if self._model is not None:
+                return
+            start = time.perf_counter()
+            folder = inspect_model_dir(self.model_path)
+            import torch
+            import transformers
+
+            _check_model_type(folder, transformers)
+            self._configure_threads(torch)
+            if self.device == "cuda" and not torch.cuda.is_available():
+                raise ModelLoadError("Iris was asked to use the graphics card, but no CUDA graphics card is available.")
+            if status:
+                status(f"Loading the description model {self.model_name}.")
+            model, precision = self._load_weights(folder, torch, transformers)
+            try:
+                processor = transformers.AutoProcessor.from_pretrained(
+                    str(folder.path), trust_remote_code=False, local_files_only=True
+                )
+            except Exception as exc:
+                del model
+                self._free(torch)
+                raise ModelLoadError(
+                    f"The tokenizer or image processor of the model {self.model_name} could not be loaded.",
+                    detail=f"{type(exc).__name__}: {exc}",
+                ) from None
+            model.eval()
+            self._model, self._processor, self._folder = model, processor, folder
+            self.quantization = precision
+            self._install_cancel_hooks(torch)
+            self.load_s = time.perf_counter() - start
+            log.info("loaded %s on %s as %s in %.1f s", self.model_name, self.device, precision, self.load_s)
+
+    def _configure_threads(self, torch: Any) -> None:
+        threads = int(setting(self.settings, "cpu_threads", 0) or 0)
+        torch.set_num_threads(threads if threads > 0 else (os.cpu_count() or 1))
+
+    def _load_weights(self, folder: ModelFolder, torch: Any, transformers: Any) -> tuple[Any, str]:
+        chain = precision_chain(self.device, self.precision)
+        last_error: BaseException | None = None
+        for index, precision in enumerate(chain):
+            is_last = index == len(chain) - 1
+            if precision in QUANTIZED and not bitsandbytes_installed():
+                log.info("bitsandbytes is not installed; skipping %s", precision)
+                continue
+            try:
+                kwargs = load_kwargs(precision, self.device, torch, transformers)
+                model = transformers.AutoModelForImageTextToText.from_pretrained(str(folder.path), **kwargs)
+                return model, precision
+            except Exception as exc:  # noqa: BLE001 - classified below
+                self._free(torch)
+                if is_oom(exc):
+                    raise _oom_error(self.device, exc) from None
+                last_error = exc
+                if precision in QUANTIZED and not is_last:
+                    log.warning("%s loading failed (%s: %s); trying the next precision", precision, type(exc).__name__, exc)
+                    continue
+                break
+        raise ModelLoadError(
+            f"The model {self.model_name} could not be loaded; its files may be damaged or from an unsupported version.",
+            detail=f"{type(last_error).__name__}: {last_error}" if last_error else "no precision could be used",
+        )
+
+    def unload(self) -> None:
+        with self._load_lock:
+            active = self._active
+            if active is not None:
+                active[1].set()
+            for hook in self._hooks:
+                hook.remove()
+            self._hooks.clear()
+            self._model = None
+            self._processor = None
+            self.quantization = "none"
+            self._free(sys.modules.get("torch"))
+
+    @staticmethod
+    def _free(torch: Any) -> None:
+        gc.collect()
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _install_cancel_hooks(self, torch: Any) -> None:
+        """Hook every layer in a ModuleList so a cancel interrupts even the prefill."""
+
+        def check(_module: Any, _args: Any) -> None:
+            active = self._active
+            if active is not None and (active[0].cancelled or active[1].is_set()):
+                raise _Interrupted()
+
+        for module in self._model.modules():
+            if isinstance(module, torch.nn.ModuleList):
+                for layer in module:
+                    self._hooks.append(layer.register_forward_pre_hook(check))
+
+    # --------------------------------------------------------------- generation
+    def stream(
+        self,
+        conversation: Conversation,
+        cancel: CancelToken | None = None,
+        *,
+        max_new_tokens: int | None = None,
+        min_new_tokens: int | None = None,
+    ) -> Iterator[str]:
+        start = time.perf_counter()
+        cancel = cancel or CancelToken()
+        stats = GenerationStats()
+        if not self.is_loaded:
+            self.load()
+            stats.load_s = time.perf_counter() - start
+        try:
+            yield from self._generate(conversation, cancel, stats, start, max_new_tokens, min_new_tokens)
+        finally:
+            stats.total_s = time.perf_counter() - start
+            self.last_stats = stats
+
+    def _generate(
+        self,
+        conversation: Conversation,
+        cancel: CancelToken,
+        stats: GenerationStats,
+        start: float,
+        max_new_tokens: int | None,
+        min_new_tokens: int | None,
+    ) -> Iterator[str]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        model, processor = self._model, self._processor
+        if model is None or cancel.cancelled:
+            return
+        inputs = self._inputs(conversation, torch)
+        stats.input_tokens = int(inputs["input_ids"].shape[-1])
+        limit = int(max_new_tokens or setting(self.settings, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
+        floor = int(min_new_tokens or 0)
+        limit = max(limit, floor, 1)
+        stop = threading.Event()
+        tokenizer = getattr(processor, "tokenizer", processor)
+        clock: dict[str, float] = {}
+
+        class Streamer(TextIteratorStreamer):
+            generated = 0
+
+            def put(self, value: Any) -> None:
+                if not self.next_tokens_are_prompt:
+                    Streamer.generated += int(value.numel())
+                    clock.setdefault("first", time.perf_counter())
+                super().put(value)
+
+        class StopOnCancel(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                flag = cancel.cancelled or stop.is_set()
+                return torch.full((input_ids.shape[0],), flag, dtype=torch.bool, device=input_ids.device)
+
+        streamer = Streamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        gen_kwargs = dict(
+            inputs,
+            streamer=streamer,
+            stopping_criteria=StoppingCriteriaList([StopOnCancel()]),
+            max_new_tokens=limit,
+            do_sample=False,
+            num_beams=1,
+        )
+        if floor:
+            gen_kwargs["min_new_tokens"] = floor
+        pad_id = getattr(tokenizer, "pad_token_id", None) or getattr(tokenizer, "eos_token_id", None)
+        if pad_id is not None:
+            gen_kwargs["pad_token_id"] = pad_id
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    model.generate(**gen_kwargs)
+            except _Interrupted:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - reported on the caller's thread
+                failure.append(exc)
+            finally:
+                streamer.text_queue.put(streamer.stop_signal)
+
+        with self._generate_lock:
+            self._active = (cancel, stop)
+            worker = threading.Thread(target=run, name="iris-generate", daemon=True)
+            worker.start()
+            try:
+                while not cancel.cancelled:
+                    try:
+                        piece = streamer.text_queue.get(timeout=0.02)
+                    except queue.Empty:
+                        continue
+                    if piece is streamer.stop_signal or cancel.cancelled:
+                        break
+                    if piece:
+                        yield piece
+            finally:
+                stop.set()
+                worker.join()
+                self._active = None
+                stats.output_tokens = Streamer.generated
+                if "first" in clock:
+                    stats.first_token_s = clock["first"] - start
+        if failure and not cancel.cancelled:
+            raise _generation_error(self.device, failure[0])
+
+    def _inputs(self, conversation: Conversation, torch: Any) -> Any:
+        processor, model, folder = self._processor, self._model, self._folder
+        policy = image_policy(self.device, str(setting(self.settings, "preset", "fast")))
+        image = fit_image(conversation.image, policy.max_edge)
+        prompt = processor.apply_chat_template(build_messages(conversation), add_generation_prompt=True, tokenize=False)
+        extra = image_kwargs(folder.model_type if folder else "", policy, getattr(processor, "image_processor", None))
+        try:
+            inputs = processor(text=[prompt], images=[image], return_tensors="pt", **extra)
+        except IrisError:
+            raise
+        except Exception as exc:
+            raise InternalError(
+                "The picture could not be prepared for the description model.", detail=f"{type(exc).__name__}: {exc}"
+            ) from None
+        dtype = model.dtype
+        moved = {}
+        for key, value in inputs.items():
+            if hasattr(value, "to"):
+                value = value.to(model.device)
+                if value.is_floating_point():
+                    value = value.to(dtype)
+            moved[key] = value
+        return moved
+
+
+def load_kwargs(precision: str, device: str, torch: Any, transformers: Any) -> dict[str, Any]:
+    """from_pretrained arguments for one precision; safetensors only, no remote code, ever."""
+    cuda = device == "cuda"
+    half = torch.bfloat16 if (not cuda or torch.cuda.is_bf16_supported()) else torch.float16
+    kwargs: dict[str, Any] = {
+        "use_safetensors": True,
+        "trust_remote_code": False,
+        "local_files_only": True,
+        "device_map": "cuda" if cuda else "cpu",
+    }
+    if precision == "nf4":
+        compute = half if cuda else torch.float32
+        kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=compute,
+            bnb_4bit_use_double_quant=True,
+        )
+        kwargs["dtype"] = compute
+    elif precision == "int8":
+        kwargs["quantization_config"] = transformers.BitsAndBytesConfig(load_in_8bit=True)
+        kwargs["dtype"] = half if cuda else torch.float32
+    elif precision == "bf16":
+        kwargs["dtype"] = half
+    elif precision == "fp16":
+        kwargs["dtype"] = torch.float16
+    else:
+        kwargs["dtype"] = torch.float32
+    return kwargs
+
+
+def _check_model_type(folder: ModelFolder, transformers: Any) -> None:
+    """Refuse configs that transformers cannot map to an image-text-to-text model."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    model_type = folder.model_type
+    name = folder.path.name
+    if not model_type:
+        raise ModelLoadError(f"The configuration of the model {name} does not say what kind of model it is.")
+    if model_type not in CONFIG_MAPPING_NAMES:
+        raise ModelLoadError(
+            f"The model {name} is of a kind ({model_type}) that this version of transformers "
+            f"({transformers.__version__}) does not know; update Iris or choose another model."
+        )
+    if model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+        raise ModelLoadError(
+            f"The model {name} is a {model_type} model, which cannot describe pictures; choose a vision-language model."
+        )
+
+
+def _oom_error(device: str, exc: BaseException) -> OutOfMemoryError:
+    return OutOfMemoryError(GPU_OOM_MESSAGE if device == "cuda" else CPU_OOM_MESSAGE, detail=repr(exc))
+
+
+def _generation_error(device: str, exc: BaseException) -> IrisError:
+    if isinstance(exc, IrisError):
+        return exc
+    if is_oom(exc):
+        return _oom_error(device, exc)
+    return InternalError("The description model failed while answering.", detail=f"{type(exc).__name__}: {exc}")

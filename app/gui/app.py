@@ -1,0 +1,252 @@
+"""Application start-up: compose the core, show the window, then do the slow things.
+
+The window must be on screen (and its title read by the screen reader) within
+a second, so nothing slow happens before ``show()``: the vision engine is
+created lazily (no torch import), OCR loads on first use, global hotkeys are
+registered and the model is warmed up only after the event loop is running.
+Settings changes are applied live here (speech engine, model, history); the
+speaker follows rate/volume/voice and the hotkey manager its keys by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+from PySide6.QtCore import QPointF, Qt, QTimer
+from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
+
+from app.compose import Core, build_core
+from app.errors import IrisError
+from app.gui.bridge import MainThreadDispatcher
+from app.gui.controller import Controller
+from app.gui.hotkeys import HotkeyManager
+from app.gui.main_window import MainWindow
+from app.notifier import Notifier
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Milliseconds after the window appears before the model starts loading.
+WARM_UP_DELAY_MS = 300
+
+
+def make_icon() -> QIcon:
+    """An iris drawn from the palette (no file needed, follows light, dark and high contrast)."""
+    icon = QIcon()
+    palette = QApplication.palette()
+    ring = palette.color(QPalette.ColorRole.Highlight)
+    pupil = palette.color(QPalette.ColorRole.WindowText)
+    for size in (16, 22, 32, 48, 64, 128):
+        pixmap = QPixmap(size, size)
+        pixmap.fill(QColor(0, 0, 0, 0))
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        centre = QPointF(size / 2, size / 2)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(ring)
+        painter.drawEllipse(centre, size * 0.46, size * 0.46)
+        painter.setBrush(pupil)
+        painter.drawEllipse(centre, size * 0.2, size * 0.2)
+        painter.end()
+        icon.addPixmap(pixmap)
+    return icon
+
+
+class IrisApp:
+    """Everything the running desktop app owns, wired together (tests build it too)."""
+
+    def __init__(
+        self,
+        qapp: QApplication,
+        *,
+        core: Core | None = None,
+        dispatcher: MainThreadDispatcher | None = None,
+        history: Any | None = None,
+        start_hotkeys: bool = True,
+        controller_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.qapp = qapp
+        self.dispatcher = dispatcher or MainThreadDispatcher()
+        if core is None:
+            notifier = Notifier()
+            settings = Settings.load(on_message=notifier.error)
+            core = build_core(settings=settings, notifier=notifier, deliver=self.dispatcher.deliver)
+        self.core = core
+        self.settings = core.settings
+        self.notifier = core.notifier
+        self.history = history if history is not None else _make_history(self.settings, self.notifier)
+        self.controller = Controller(core, self.dispatcher.deliver, history=self.history,
+                                     **(controller_options or {}))
+        self.window = MainWindow(self.controller, history=self.history, make_engine=self._make_engine)
+        self.icon = make_icon()
+        self.window.setWindowIcon(self.icon)
+        self.window.quit_requested.connect(self.quit)
+        self.window.closed.connect(self.quit)
+        self.tray = self._make_tray() if QSystemTrayIcon.isSystemTrayAvailable() else None
+        self.window.can_hide_to_tray = lambda: self.tray is not None and bool(self.settings["close_to_tray"])
+        self.hotkeys = HotkeyManager(self.settings, self.notifier)
+        self.hotkeys.triggered.connect(self.run_action)
+        self._start_hotkeys = start_hotkeys
+        self.settings.subscribe(self._on_setting)
+        self._closed = False
+        self.started = False  # True once the deferred start-up work has run
+
+    # ---------------------------------------------------------------- start-up
+    def show(self) -> None:
+        self.window.show()
+        self.window.question.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
+        QTimer.singleShot(0, self._after_show)
+
+    def _after_show(self) -> None:
+        if self._start_hotkeys:
+            self.hotkeys.start()
+        if self.settings["warm_up_on_start"]:
+            QTimer.singleShot(WARM_UP_DELAY_MS, self.controller.warm_up)
+        shown = self.hotkeys.plan.shown.get("describe_screen")
+        hint = f" Press {shown} in any application to hear the screen described." if shown else ""
+        self.notifier.info(f"Iris is ready.{hint}", speak=False)
+        self.started = True
+
+    def _make_tray(self) -> QSystemTrayIcon:
+        tray = QSystemTrayIcon(self.icon, self.window)
+        tray.setToolTip("Iris")
+        menu = QMenu(self.window)
+        entries = (
+            ("Show Iris", self.show_window),
+            ("Describe screen", lambda: self.run_action("describe_screen")),
+            ("Describe window", lambda: self.run_action("describe_window")),
+            ("Read screen text", lambda: self.run_action("read_screen")),
+            ("Ask about the screen", lambda: self.run_action("ask_about_screen")),
+            ("Repeat answer", lambda: self.run_action("repeat_last")),
+            ("Stop", lambda: self.run_action("stop")),
+            (None, None),
+            ("Quit Iris", self.quit),
+        )
+        for text, slot in entries:
+            if text is None:
+                menu.addSeparator()
+                continue
+            action = QAction(text, menu)
+            action.triggered.connect(lambda _checked=False, fn=slot: fn())
+            menu.addAction(action)
+        tray.setContextMenu(menu)
+        tray.activated.connect(self._tray_activated)
+        self._tray_menu = menu
+        tray.show()
+        return tray
+
+    def _tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick):
+            self.show_window()
+
+    def show_window(self) -> None:
+        self.window.bring_to_front(self.window.question)
+
+    # ----------------------------------------------------------------- actions
+    def run_action(self, action: str) -> None:
+        """A hotkey or tray entry; capture actions step out of the way if Iris is in front."""
+        c, w = self.controller, self.window
+        capture = {"describe_screen": c.describe_screen, "describe_window": c.describe_window,
+                   "read_screen": c.read_screen, "ask_about_screen": c.ask_about_screen}
+        if action in capture:
+            w._capture_action(capture[action])
+        elif action == "repeat_last":
+            c.repeat_last()
+        elif action == "stop":
+            c.stop()
+        else:  # pragma: no cover - the action table is fixed
+            log.warning("unknown action %s", action)
+
+    # -------------------------------------------------------- live settings
+    def _make_engine(self):
+        from app.engine.loading import create_engine
+
+        return create_engine(self.settings["model"], self.settings["device"], self.settings)
+
+    def _on_setting(self, key: str, value: Any) -> None:
+        try:
+            if key in ("model", "device"):
+                self.controller.set_engine(self._make_engine())
+                if self.settings["warm_up_on_start"]:
+                    self.controller.warm_up()
+            elif key == "speech_engine":
+                self._replace_speaker()
+            elif key == "history_enabled" and self.history is not None:
+                self.history.set_enabled(bool(value))
+            elif key == "history_limit" and self.history is not None:
+                self.history.set_limit(int(value))
+            elif key == "start_with_system":
+                from app.autostart import set_autostart
+
+                set_autostart(bool(value))
+                self.notifier.done("Iris will start when you log in." if value
+                                   else "Iris will no longer start when you log in.")
+        except IrisError as exc:
+            self.notifier.error(exc.message)
+
+    def _replace_speaker(self) -> None:
+        from app.speech.factory import create_speaker
+
+        old = self.core.speaker
+        new = create_speaker(self.settings, on_message=self.notifier.error)
+        self.core.speaker = new
+        self.core.assistant.speaker = new
+        self.notifier.set_speaker(new)
+        try:
+            old.close()
+        except Exception:
+            log.exception("could not close the old speaker")
+
+    # ---------------------------------------------------------------- shutdown
+    def quit(self) -> None:
+        self.shutdown()
+        self.qapp.quit()
+
+    def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.hotkeys.stop()
+        try:
+            self.core.assistant.stop(self.core.runner.current_cancel_token())
+        except Exception:
+            pass
+        self.window.can_hide_to_tray = lambda: False
+        self.window.close()
+        if self.tray is not None:
+            self.tray.hide()
+        self.dispatcher.close()
+        self.core.close()
+
+
+def _make_history(settings: Settings, notifier: Notifier) -> Any | None:
+    try:
+        from app.history import History
+    except ImportError:  # pragma: no cover - history ships with the app
+        return None
+    return History(enabled=settings["history_enabled"], limit=settings["history_limit"], on_message=notifier.error)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Start the desktop app and run until the user quits; returns the exit code."""
+    started = time.perf_counter()
+    qapp = QApplication.instance() or QApplication(["iris", *(argv or [])])
+    qapp.setApplicationName("Iris")
+    qapp.setApplicationDisplayName("Iris")
+    qapp.setDesktopFileName("iris")
+    qapp.setQuitOnLastWindowClosed(False)  # the window decides: hide to the tray, or quit
+    iris = IrisApp(qapp)
+    qapp.aboutToQuit.connect(iris.shutdown)
+    iris.show()
+    log.info("window shown %.3f s after start", time.perf_counter() - started)
+    code = qapp.exec()
+    iris.shutdown()
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run(sys.argv[1:]))

@@ -1,0 +1,300 @@
+"""The speaker that drives backends: one queue, one worker thread, a fallback chain.
+
+Utterances are spoken one at a time, in order, on a single worker thread (the
+thread that owns the backend, as SAPI5 and NSSS require). ``stop()`` sets the
+running utterance's cancel token, kills its process and drops the queue, and
+returns at once. Like NVDA's synthDriverHandler, if a backend fails to start or
+dies mid-utterance the speaker moves to the next one (ultimately silence),
+re-speaks the interrupted part with it and tells the user ONCE through
+``on_message``; nothing ever raises into the caller. With ``wav_path`` every
+utterance is synthesized to a temporary WAV whose frames are appended, in
+order, to that one file.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Sequence, Union
+
+from app.speech.base import BackendError, Speaker, SpeechBackend, VoiceSettings
+from app.speech.chunker import split_for_speech
+from app.speech.wav import SinkError, WavSink
+
+log = logging.getLogger(__name__)
+
+BackendFactory = Callable[[], SpeechBackend]
+BackendSpec = Union[SpeechBackend, BackendFactory]
+
+UTTERANCE_CHARS = 400  # longest text handed to a backend in one call
+
+
+class EngineSpeaker(Speaker):
+    """Speaks through the first backend of ``backends`` that works."""
+
+    def __init__(
+        self,
+        backends: Sequence[BackendSpec],
+        *,
+        voice: VoiceSettings = VoiceSettings(),
+        wav_path: str | Path | None = None,
+        on_message: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self._candidates = list(backends)
+        self._backend: SpeechBackend | None = None
+        self._voice = voice
+        self._sink = WavSink(wav_path) if wav_path is not None else None
+        self._on_message = on_message
+        self._reported: set[str] = set()
+        self._voices: list[tuple[str, str]] = []
+        self._tmpdir: Path | None = None
+        self._count = 0
+        self._cond = threading.Condition()
+        self._queue: deque[str] = deque()
+        self._pending = 0  # queued + the one being spoken
+        self._cancel: threading.Event | None = None
+        self._closed = False
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="iris-speech", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------- public API
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        backend = self._backend
+        return backend.name if backend is not None else "silent"
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until a backend has started (or all failed); tests and start-up use it."""
+        return self._ready.wait(timeout)
+
+    def speak(self, text: str, *, interrupt: bool = False) -> None:
+        text = (text or "").strip()
+        if not text:
+            return
+        own_thread = threading.current_thread() is self._thread
+        if interrupt and not own_thread:
+            self.stop()
+        with self._cond:
+            if self._closed:
+                return
+            if own_thread:
+                # Our own notices (a fallback report) go first and never cut off the answer.
+                self._queue.appendleft(text)
+            else:
+                self._queue.append(text)
+            self._pending += 1
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._pending -= len(self._queue)
+            self._queue.clear()
+            cancel, backend = self._cancel, self._backend
+            self._cond.notify_all()
+        if cancel is not None:
+            cancel.set()
+            if backend is not None:
+                try:
+                    backend.interrupt()
+                except Exception:
+                    log.exception("speech interrupt failed")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._pending > 0:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        if self._sink is not None:
+            self._sink.flush()
+        return True
+
+    def configure(self, *, rate: int | None = None, volume: float | None = None, voice: str | None = None) -> None:
+        changes: dict[str, object] = {}
+        if rate is not None:
+            changes["rate"] = max(40, min(int(rate), 900))
+        if volume is not None:
+            changes["volume"] = max(0.0, min(float(volume), 1.0))
+        if voice is not None:
+            changes["voice"] = str(voice)
+        with self._cond:
+            self._voice = replace(self._voice, **changes)  # read before each utterance
+
+    @property
+    def voice_settings(self) -> VoiceSettings:
+        return self._voice
+
+    def voices(self) -> list[tuple[str, str]]:
+        return list(self._voices)
+
+    @property
+    def is_speaking(self) -> bool:
+        with self._cond:
+            return self._pending > 0
+
+    def close(self) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+        self.stop()
+        with self._cond:
+            self._cond.notify_all()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+        if self._sink is not None:
+            self._sink.close()
+
+    # ---------------------------------------------------------------- worker
+    def _run(self) -> None:
+        try:
+            self._start_next(reason=None)
+        finally:
+            self._ready.set()
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    break
+                text = self._queue.popleft()
+                cancel = self._cancel = threading.Event()
+            try:
+                self._utter(text, cancel)
+            except Exception:  # never let the worker die
+                log.exception("speech worker error")
+            finally:
+                with self._cond:
+                    self._cancel = None
+                    self._pending -= 1
+                    self._cond.notify_all()
+        self._drop_backend()
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    def _utter(self, text: str, cancel: threading.Event) -> None:
+        self._emit("started", text)
+        parts = split_for_speech(text, UTTERANCE_CHARS)
+        done = 0  # parts already spoken or written: a fallback resumes after them
+        audio_sent = False
+
+        def on_audio() -> None:
+            nonlocal audio_sent
+            if not audio_sent:
+                audio_sent = True
+                self._emit("audio", text)
+
+        try:
+            while done < len(parts) and not cancel.is_set():
+                backend = self._backend
+                if backend is None:
+                    break
+                try:
+                    self._speak_part(backend, parts[done], cancel, on_audio)
+                    done += 1
+                except Exception as exc:
+                    if cancel.is_set():
+                        break
+                    log.info("speech backend %s failed: %r", backend.name, getattr(exc, "detail", None) or exc)
+                    self._emit("error", text)
+                    if isinstance(exc, SinkError):
+                        self._drop_backend()
+                        self._report(f"{exc.reason} No sound file will be written.")
+                    else:
+                        self._drop_backend()
+                        self._start_next(reason=_reason(exc, backend))
+            if self._backend is None and not cancel.is_set():
+                on_audio()  # silence is "ready" at once, as with SilentSpeaker
+        finally:
+            self._emit("finished", text)
+
+    def _speak_part(self, backend: SpeechBackend, part: str, cancel: threading.Event,
+                    on_audio: Callable[[], None]) -> None:
+        voice = self._voice
+        if self._sink is None:
+            backend.play(part, voice, cancel, on_audio)
+            return
+        if self._tmpdir is None:
+            self._tmpdir = Path(tempfile.mkdtemp(prefix="iris-wav-"))
+        self._count += 1
+        path = self._tmpdir / f"part-{self._count}.wav"
+        try:
+            backend.synthesize(part, path, voice, cancel)
+            if cancel.is_set():
+                return
+            self._sink.append_file(path)  # flushed: the frames are in the file now
+            on_audio()
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _start_next(self, reason: str | None) -> None:
+        """Start the next candidate that works; report what happened once."""
+        first_reason = reason
+        while self._candidates:
+            spec = self._candidates.pop(0)
+            backend: SpeechBackend | None = None
+            try:
+                backend = spec() if not isinstance(spec, SpeechBackend) else spec
+                backend.start(device=self._sink is None)
+            except Exception as exc:
+                log.info("speech backend failed to start: %r", getattr(exc, "detail", None) or exc)
+                first_reason = first_reason or _reason(exc, None)
+                if backend is not None:
+                    try:
+                        backend.close()
+                    except Exception:
+                        pass
+                continue
+            self._backend = backend
+            self._voices = _safe_voices(backend)
+            if first_reason:
+                self._report(f"{first_reason} Iris is using the {backend.name} voice instead.")
+            return
+        self._backend = None
+        if first_reason:
+            if self._sink is not None:
+                self._report(f"{first_reason} No sound file will be written.")
+            else:
+                self._report(f"{first_reason} Speech is off; answers are still shown as text.")
+
+    def _drop_backend(self) -> None:
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            try:
+                backend.close()
+            except Exception:
+                log.exception("speech backend close failed")
+
+    def _report(self, sentence: str) -> None:
+        if sentence in self._reported or self._on_message is None:
+            return
+        self._reported.add(sentence)
+        try:
+            self._on_message(sentence)
+        except Exception:
+            log.exception("speech on_message failed")
+
+
+def _reason(exc: BaseException, backend: SpeechBackend | None) -> str:
+    if isinstance(exc, BackendError):
+        return exc.reason
+    if backend is not None:
+        return f"The {backend.name} voice stopped working."
+    return "A speech engine could not start."
+
+
+def _safe_voices(backend: SpeechBackend) -> list[tuple[str, str]]:
+    try:
+        return list(backend.voices())
+    except Exception:
+        return []
