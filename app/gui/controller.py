@@ -292,7 +292,7 @@ class Controller(QObject):
 
         def failed(exc: IrisError) -> None:
             if isinstance(exc, (ModelMissingError, ModelLoadError)):
-                self.notifier.info(f"{exc.message} Text reading still works.")
+                self.notifier.info(_sentences(exc.message, "Text reading still works."))
                 self.model_missing.emit(exc.message)
             else:
                 self.notifier.error(exc.message)
@@ -479,6 +479,11 @@ class Controller(QObject):
             self.deliver(self.history_changed.emit)
 
         threading.Thread(target=save, name="iris-history", daemon=True).start()
+
+
+def _sentences(*parts: str) -> str:
+    """Join sentences, adding the full stop a message may lack."""
+    return " ".join(p if p.rstrip().endswith((".", "!", "?")) else p.rstrip() + "." for p in parts if p)
 
 
 def _raise_if_cancelled(cancel: CancelToken) -> None:

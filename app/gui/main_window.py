@@ -81,7 +81,11 @@ class MainWindow(QMainWindow):
         self.notifier.add_sink(self._sink)
         self._update_enabled()
         font = self.fontMetrics()
-        self.resize(font.averageCharWidth() * 110, font.height() * 34)
+        width, height = font.averageCharWidth() * 130, font.height() * 36
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is not None:  # at 200% scaling a font-sized window may be larger than the screen
+            width, height = min(width, int(screen.width() * 0.9)), min(height, int(screen.height() * 0.9))
+        self.resize(width, height)
 
     # ------------------------------------------------------------------ layout
     def _build_actions(self) -> None:
