@@ -210,7 +210,11 @@ def _silence_stdout() -> None:
 
 
 def _quiet_libraries(debug: bool) -> None:
-    """Keep library warnings, log records and progress bars off a screen reader's stderr."""
+    """Keep library warnings, log records and progress bars off a screen reader's stderr
+    (and library telemetry off the network)."""
+    from app.netguard import disable_library_telemetry
+
+    disable_library_telemetry()
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "info" if debug else "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import stat
 import warnings
 from pathlib import Path
@@ -78,9 +79,42 @@ def load_image(source: str | os.PathLike[str] | bytes | bytearray | memoryview) 
         return _decode(data, "The data")
     if not isinstance(source, (str, os.PathLike)):
         raise BadInputError("Iris needs an image file or image data.")
-    path = Path(source)
+    path = _local_path(source)
     data = _read_file(path)
     return _decode(data, printable_name(path))
+
+
+# A scheme followed by ":/" (pathlib folds "https://" into "https:/").
+_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{1,15}):/")
+_WEB_SCHEMES = {"http", "https", "ftp", "ftps", "sftp", "smb", "webdav", "dav"}
+
+
+def _local_path(source: str | os.PathLike[str]) -> Path:
+    """The file ``source`` names; a ``file:`` URL becomes its path, a web address is refused.
+
+    Iris never fetches anything from the network: a web address typed or
+    pasted where a file was expected gets a sentence, not a download.
+    """
+    text = os.fspath(source)
+    if isinstance(text, bytes):  # pragma: no cover - os.PathLike[bytes]
+        text = os.fsdecode(text)
+    match = _URL.match(text)
+    if match is None or Path(text).exists():
+        return Path(text)
+    scheme = match.group("scheme").lower()
+    if scheme == "file":
+        from urllib.parse import unquote, urlsplit
+        from urllib.request import url2pathname
+
+        parts = urlsplit(text)
+        if parts.netloc in ("", "localhost"):
+            return Path(url2pathname(unquote(parts.path)))
+    if scheme in _WEB_SCHEMES or scheme == "file":
+        raise BadInputError(
+            "That is a web address, not a file on this computer; Iris does not download pictures. "
+            "Save the image first, then open the saved file."
+        )
+    return Path(text)
 
 
 def _megabytes(n: int) -> str:

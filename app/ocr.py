@@ -63,6 +63,9 @@ class TextReader:
     def _load_locked(self) -> None:
         if self._engine is not None:
             return
+        from app.netguard import disable_library_telemetry
+
+        disable_library_telemetry()  # onnxruntime would otherwise send usage telemetry
         try:
             from rapidocr_onnxruntime import RapidOCR
         except ImportError as exc:

@@ -135,6 +135,8 @@ class Assistant:
         # Held while checking the cancel token and queueing speech, and while
         # cancelling and silencing, so a cancelled job never speaks after stop().
         self._speech_gate = threading.Lock()
+        # The engine whose move to the processor (after a graphics-card memory error) was announced.
+        self._fallback_announced_for: Any = None
 
     # ----------------------------------------------------------------- actions
     def describe(
@@ -228,6 +230,19 @@ class Assistant:
         language = (self.settings["answer_language"] or "").strip()
         return f"{text}\nAnswer in {language}." if language else text
 
+    def _announce_fallback(self, engine: VisionEngine) -> None:
+        """Say once (shown and spoken, before the answer) that the model moved to the processor.
+
+        The loader retries on the CPU when the graphics card runs out of memory;
+        the user should know why answers are suddenly slower.
+        """
+        if not getattr(engine, "fell_back_to_cpu", False) or self._fallback_announced_for is engine:
+            return
+        self._fallback_announced_for = engine
+        from app.engine.loading import CPU_FALLBACK_MESSAGE
+
+        self.notifier.info(CPU_FALLBACK_MESSAGE)
+
     def _should_speak(self, speak: bool | None) -> bool:
         return self.settings["speak_answers"] if speak is None else speak
 
@@ -269,12 +284,15 @@ class Assistant:
             ):
                 if cancel.cancelled:
                     break
+                if not parts:
+                    self._announce_fallback(engine)
                 parts.append(piece)
                 if on_text:
                     on_text(piece)
                 if speaking:
                     for sentence in chunker.feed(piece):
                         self._speak_piece(sentence, cancel, clock)
+            self._announce_fallback(engine)
             if speaking and not cancel.cancelled:
                 for sentence in chunker.flush():
                     self._speak_piece(sentence, cancel, clock)

@@ -131,12 +131,13 @@ class Settings:
 
     def reload(self) -> None:
         values = defaults()
-        if self.path.exists():
+        text = self._read_text()
+        if text is not None:
             try:
-                raw = json.loads(self.path.read_text(encoding="utf-8"))
+                raw = json.loads(text)
                 if not isinstance(raw, dict) or not isinstance(raw.get("values"), dict):
                     raise ValueError("not a settings object")
-            except (OSError, ValueError, UnicodeDecodeError) as exc:
+            except (ValueError, UnicodeDecodeError) as exc:
                 backup = self._backup_corrupt()
                 where = f" A copy was kept as {backup.name}." if backup else ""
                 self._say(f"Your settings file could not be read, so Iris is using default settings.{where}")
@@ -155,6 +156,22 @@ class Settings:
                     self._say(f"Some settings were out of range and were reset: {', '.join(dropped)}.")
         with self._lock:
             self._values = values
+
+    def _read_text(self) -> str | None:
+        """The file's text; None when there is none or it cannot be read (then the user is told).
+
+        A file Iris may not read is not a corrupt one: it is left where it is.
+        """
+        try:
+            return self.path.read_bytes().decode("utf-8")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except UnicodeDecodeError:
+            return "\ufffd"  # not text: handled as a corrupt file
+        except OSError as exc:
+            why = "it is not allowed to" if isinstance(exc, PermissionError) else "it could not"
+            self._say(f"Iris is using default settings because {why} read your settings file.")
+            return None
 
     def _backup_corrupt(self) -> Path | None:
         for n in range(1, 100):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -12,7 +15,7 @@ from PIL import Image
 
 from app.engine.base import CancelToken, Conversation, ImagePolicy
 from app.engine.prompting import build_messages, fit_image, image_kwargs
-from app.errors import BadInputError, OutOfMemoryError
+from app.errors import BadInputError, ModelLoadError, OutOfMemoryError
 
 SETTINGS = {"cpu_threads": 2, "preset": "fast", "max_new_tokens": 64}
 
@@ -55,7 +58,9 @@ def test_stream_yields_several_pieces_and_fills_stats(engine, photo):
     assert stats.output_tokens == 24
     assert stats.input_tokens > 64  # the 64 image tokens of one tile plus the prompt
     assert stats.first_token_s is not None and 0 <= stats.first_token_s <= stats.total_s
-    assert engine.quantization in ("fp32", "bf16")
+    from app.engine.transformers_engine import cpu_default_precision
+
+    assert engine.quantization == cpu_default_precision()
     assert engine.device == "cpu"
 
 
@@ -211,6 +216,28 @@ def test_cuda_out_of_memory_during_generation_becomes_an_iris_error(engine, phot
     with pytest.raises(OutOfMemoryError):
         list(engine.stream(conversation(photo), max_new_tokens=5))
     assert not generate_threads()
+
+
+def test_precision_chains_fall_back_to_unquantized():
+    from app.engine.transformers_engine import precision_chain
+
+    assert precision_chain("cuda") == ["nf4", "int8", "bf16"]
+    assert precision_chain("cuda", "int8") == ["int8", "bf16"]
+    assert precision_chain("cuda", "bf16") == ["bf16"]
+    cpu = precision_chain("cpu")
+    assert cpu[0] in ("bf16", "fp32") and cpu[-1] == "fp32"
+    forced = precision_chain("cpu", "nf4")
+    assert forced[0] == "nf4" and forced[-1] == "fp32" and "int8" not in forced
+    with pytest.raises(ModelLoadError):
+        precision_chain("cpu", "fp8")
+
+
+def test_cpu_without_hardware_bf16_defaults_to_fp32():
+    code = "from app.engine.transformers_engine import cpu_default_precision as c; print('PRECISION', c())"
+    env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "PRECISION fp32" in out.stdout
 
 
 @pytest.mark.slow

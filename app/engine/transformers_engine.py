@@ -5,19 +5,28 @@ with ``trust_remote_code``; the folder is checked first (app.engine.model_files)
 so a broken model is reported in one sentence.
 
 Precision: on CUDA 4-bit NF4 (bitsandbytes, bf16 compute, double quantization),
-falling back to int8 and then bf16 (fp16 on cards without bf16). On CPU the
-default was chosen by measurement with benchmarks/cpu_precision.py (real-size
-SmolVLM-256M, random weights, one 512 px tile, 2-core shared CPU, torch
-2.13.0+cpu, transformers 5.23.0, bitsandbytes 0.50.2):
+falling back to int8 and then bf16 (fp16 on cards without bf16) when
+bitsandbytes is missing or cannot quantize. On a CPU the choice was measured
+with benchmarks/cpu_precision.py (real-size SmolVLM-256M, random weights, one
+512 px tile = 83 input tokens, 32 forced tokens, 2 threads; medians, s = seconds):
 
-    precision  load    first token  decode     peak RSS
-    fp32       1.3 s   3.2 s        12.4 tok/s 1.93 GB
-    bf16       1.0 s   8.6 s         2.6 tok/s 1.73 GB
-    nf4        2.1 s  10.3 s         4.3 tok/s 1.79 GB
+    machine                          precision  load s  first token s  decode tok/s  peak RSS MB
+    2-core VM, AVX512-BF16 (shared)  fp32       2.9     1.85           16.2          1821
+                                     bf16       2.35    1.77           16.1           926
+                                     nf4        6.95    2.88           19.6          1745
+    16-core Xeon with AMX (quiet)    fp32       11.8    2.11           17.7          2280
+                                     bf16       9.6     0.94           18.6          1775
+                                     nf4        18.1    2.31            4.4          1834
+    same, bf16 kernels disabled      fp32       7.8     1.95           21.4          2280
+                                     bf16       8.7     10.97          24.9          1374
+                                     nf4        18.5    1.52            6.3          1747
 
-fp32 wins: the CPU has no native bf16 matmul, and bitsandbytes' CPU 4-bit
-kernels dequantize on the fly, so both are 3x slower to the first token and
-saving 0.2 GB is not worth it for a 256M model. See models/README.md.
+The winner is bf16 where the CPU multiplies bf16 in hardware (AVX512-BF16 or
+AMX): first token as fast or faster and the least memory. Without that
+hardware bf16 is emulated and the first token takes 5x longer, so fp32 is the
+default there (:func:`cpu_default_precision`). bnb nf4 never wins on a CPU:
+2-3x slower to load, decoding on the quiet machine near speaking speed, and no
+less memory than bf16 at this size. Details in models/README.md.
 
 Streaming: ``generate()`` runs on a worker thread feeding a TextIteratorStreamer.
 Cancellation is checked by a StoppingCriteria between tokens and by forward
@@ -412,7 +421,8 @@ def load_kwargs(precision: str, device: str, torch: Any, transformers: Any) -> d
         kwargs["dtype"] = compute
     elif precision == "int8":
         kwargs["quantization_config"] = transformers.BitsAndBytesConfig(load_in_8bit=True)
-        kwargs["dtype"] = half if cuda else torch.float32
+        # bitsandbytes' int8 matmul works in fp16; loading bf16 only adds a cast per call.
+        kwargs["dtype"] = torch.float16 if cuda else torch.float32
     elif precision == "bf16":
         kwargs["dtype"] = half
     elif precision == "fp16":
