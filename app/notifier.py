@@ -4,7 +4,8 @@ Modelled on qutebrowser's ``utils/message.py``: code anywhere calls
 ``notifier.info/working/done/error``; display sinks (the CLI's stderr, the
 GUI's status bar) and the speaker receive it. Messages sent before any display
 sink is attached are buffered and replayed when the first one attaches, so
-nothing said during start-up is lost.
+nothing said during start-up is lost. Likewise, messages posted before a
+speaker exists (settings load first) are spoken when the speaker is set.
 """
 
 from __future__ import annotations
@@ -44,12 +45,18 @@ class Notifier:
         self._speaker = speaker
         self._sinks: list[Sink] = []
         self._buffer: list[Message] = []
+        self._unspoken: list[Message] = []
         self._buffer_limit = buffer_limit
         self._lock = threading.Lock()
         self.history: list[Message] = []
 
     def set_speaker(self, speaker: _SpeakerLike | None) -> None:
-        self._speaker = speaker
+        """Use ``speaker`` from now on; it first says what was posted before it existed."""
+        with self._lock:
+            self._speaker = speaker
+            pending, self._unspoken = (self._unspoken, []) if speaker is not None else ([], self._unspoken)
+        for message in pending:
+            self._speak(speaker, message)
 
     def add_sink(self, sink: Sink) -> None:
         """Attach a display; the first one receives everything buffered so far."""
@@ -72,13 +79,21 @@ class Notifier:
             if not sinks:
                 self._buffer.append(message)
                 del self._buffer[: -self._buffer_limit]
+            speaker = self._speaker
+            if message.speak and speaker is None:
+                self._unspoken.append(message)
+                del self._unspoken[: -self._buffer_limit]
         for sink in sinks:
             self._deliver(sink, message)
-        if message.speak and self._speaker is not None:
-            try:
-                self._speaker.speak(message.text, interrupt=message.level is Level.ERROR)
-            except Exception:  # a broken speaker must never break messaging
-                log.exception("speaker failed while announcing a message")
+        if message.speak and speaker is not None:
+            self._speak(speaker, message)
+
+    @staticmethod
+    def _speak(speaker: _SpeakerLike, message: Message) -> None:
+        try:
+            speaker.speak(message.text, interrupt=message.level is Level.ERROR)
+        except Exception:  # a broken speaker must never break messaging
+            log.exception("speaker failed while announcing a message")
 
     @staticmethod
     def _deliver(sink: Sink, message: Message) -> None:

@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,6 +149,8 @@ def build_model_dir(
     model.save_pretrained(dest, safe_serialization=True)
     params = sum(p.numel() for p in model.parameters())
     del model
+    if device != "cpu":
+        torch.cuda.empty_cache()
     for item in source.iterdir():
         if item.is_file() and item.name not in ("config.json", "MODEL_CARD.md"):
             shutil.copyfile(item, dest / item.name)
@@ -215,6 +218,47 @@ def _param_bytes(param: Any) -> int:
                 if t is not None and hasattr(t, "numel"):
                     size += t.numel() * t.element_size()
     return size
+
+
+def measure_bandwidth(size_mb: int = 1024, reps: int = 20) -> dict[str, Any]:
+    """Device memory rate from a large device-to-device copy (bytes read + written) / time."""
+    import torch
+
+    n = size_mb * 2**20
+    src = torch.randint(0, 255, (n,), dtype=torch.uint8, device="cuda")  # random, never zeros
+    dst = torch.empty_like(src)
+    for _ in range(3):
+        dst.copy_(src)
+    torch.cuda.synchronize()
+    begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times = []
+    for _ in range(reps):
+        begin.record()
+        dst.copy_(src)
+        end.record()
+        end.synchronize()
+        times.append(begin.elapsed_time(end) / 1000)
+    if not torch.equal(src[:4096], dst[:4096]):
+        raise RuntimeError("copy check failed")
+    seconds = statistics.median(times)
+    del src, dst
+    torch.cuda.empty_cache()
+    return {"bytes_moved": 2 * n, "copy_s": round(seconds, 6), "gb_per_s": round(2 * n / seconds / 1e9, 1)}
+
+
+def decode_bound(result: dict[str, Any], model_dir: Path, gb_per_s: float, tokens: int) -> dict[str, Any] | None:
+    """Decode tokens/s if every byte a step must read (weights + KV cache) moved at ``gb_per_s``."""
+    if "weights" not in result or not result.get("tokens_per_s"):
+        return None
+    text = json.loads((Path(model_dir) / "config.json").read_text())["text_config"]
+    head_dim = text.get("head_dim") or text["hidden_size"] // text["num_attention_heads"]
+    context = (result.get("input_tokens") or 0) + tokens / 2
+    kv = text["num_hidden_layers"] * 2 * text["num_key_value_heads"] * head_dim * context * 2  # bf16 cache
+    per_token = result["weights"]["decode_total"] + kv
+    limit = gb_per_s * 1e9 / per_token
+    return {"weight_bytes": result["weights"]["decode_total"], "kv_bytes": int(kv), "bytes_per_token": int(per_token),
+            "limit_tok_s": round(limit, 1), "measured_tok_s": result["tokens_per_s"],
+            "fraction": round(result["tokens_per_s"] / limit, 4)}
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use: python benchmarks/archs.py NAME

@@ -340,53 +340,12 @@ def run_naive(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ GPU terms
-def measure_bandwidth(size_mb: int = 1024, reps: int = 20) -> dict[str, Any]:
-    """Device memory rate from a large device-to-device copy (bytes read + written) / time."""
-    import torch
-
-    n = size_mb * 2**20
-    src = torch.randint(0, 255, (n,), dtype=torch.uint8, device="cuda")  # random, never zeros
-    dst = torch.empty_like(src)
-    for _ in range(3):
-        dst.copy_(src)
-    torch.cuda.synchronize()
-    begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(reps):
-        begin.record()
-        dst.copy_(src)
-        end.record()
-        end.synchronize()
-        times.append(begin.elapsed_time(end) / 1000)
-    if not torch.equal(src[:4096], dst[:4096]):
-        raise RuntimeError("copy check failed")
-    seconds = statistics.median(times)
-    del src, dst
-    torch.cuda.empty_cache()
-    return {"bytes_moved": 2 * n, "copy_s": round(seconds, 6), "gb_per_s": round(2 * n / seconds / 1e9, 1)}
-
-
-def decode_bound(result: dict[str, Any], model_dir: Path, gb_per_s: float, tokens: int) -> dict[str, Any] | None:
-    """Decode tokens/s if every byte a step must read (weights + KV cache) moved at ``gb_per_s``."""
-    if "weights" not in result or not result.get("tokens_per_s"):
-        return None
-    text = json.loads((Path(model_dir) / "config.json").read_text())["text_config"]
-    head_dim = text.get("head_dim") or text["hidden_size"] // text["num_attention_heads"]
-    context = (result.get("input_tokens") or 0) + tokens / 2
-    kv = text["num_hidden_layers"] * 2 * text["num_key_value_heads"] * head_dim * context * 2  # bf16 cache
-    per_token = result["weights"]["decode_total"] + kv
-    limit = gb_per_s * 1e9 / per_token
-    return {"weight_bytes": result["weights"]["decode_total"], "kv_bytes": int(kv), "bytes_per_token": int(per_token),
-            "limit_tok_s": round(limit, 1), "measured_tok_s": result["tokens_per_s"],
-            "fraction": round(result["tokens_per_s"] / limit, 4)}
-
-
 def gpu_summary(report: dict[str, Any], bandwidth: dict[str, Any], model_dir: Path, tokens: int) -> dict[str, Any]:
     summary: dict[str, Any] = {"bandwidth": bandwidth, "decode": {}}
     rows = {"default": report.get("iris", {})}
     rows.update(report.get("levers", {}))
     for label, result in rows.items():
-        bound = decode_bound(result, model_dir, bandwidth["gb_per_s"], tokens)
+        bound = archs.decode_bound(result, model_dir, bandwidth["gb_per_s"], tokens)
         if bound:
             summary["decode"][label] = {"quantization": result.get("quantization"), **bound}
     bf16 = report.get("levers", {}).get("precision=bf16", {})
@@ -430,14 +389,14 @@ LEVERS_CPU = [
     ("preset=balanced", [], ["preset=balanced"]),
     ("speech=pyttsx3", [], ["speech=pyttsx3"]),
 ]
-LEVERS_CUDA = [
+LEVERS_CUDA = [  # in priority order: a short lease may end before the last
     ("precision=bf16", ["--precision", "bf16"], []),
-    ("single tile", [], ["policy=512:nosplit"]),
+    ("policy=512:nosplit", [], ["policy=512:nosplit"]),
     ("chunking=sentence", [], ["chunking=sentence"]),
+    ("bf16+cache=static", ["--precision", "bf16"], ["cache=static"]),
     ("preset=balanced", [], ["preset=balanced"]),
     ("precision=int8", ["--precision", "int8"], []),
     ("cache=static", [], ["cache=static"]),
-    ("bf16+cache=static (auto-compile)", ["--precision", "bf16"], ["cache=static"]),
     ("cache=static+compile", [], ["cache=static", "compile=1"]),
 ]
 
@@ -484,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", default="auto", help="engine precision (auto = the app's default)")
     parser.add_argument("--inputs", default="screenshot,photo")
     parser.add_argument("--levers", action="store_true", help="also measure the levers (screenshot, Iris side)")
+    parser.add_argument("--lever-names", help="comma-separated subset of the levers' labels")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
     parser.add_argument("--model-dir", type=Path, help="use this model folder instead of building --arch")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
@@ -500,6 +460,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
+    return orchestrate(args)
+
+
+def orchestrate(args: argparse.Namespace) -> int:
+    """Build the model folder, run every (side, input) and lever child, save after each one."""
     started = time.perf_counter()
     if args.model_dir is None:
         args.model_dir = archs.build_model_dir(args.arch, device=args.device)
@@ -508,35 +473,44 @@ def main(argv: list[str] | None = None) -> int:
         "parameters": archs.parameter_count(args.model_dir), "tokens": args.tokens, "runs": args.runs,
         "quick": args.quick, "machine": machine_info(args.device), "inputs": {},
     }
-    for name in args.inputs.split(","):
-        iris = child(args, "iris", name, args.precision, [])
-        entry: dict[str, Any] = {"iris": iris}
+    bandwidth = archs.measure_bandwidth() if args.device == "cuda" else None
+
+    def save() -> None:
+        if bandwidth:
+            report["gpu"] = gpu_summary(report, bandwidth, args.model_dir, args.tokens)
+        report["machine"]["load_average_end"] = os.getloadavg()[0]
+        report["wall_s"] = round(time.perf_counter() - started, 1)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(report, indent=2) + "\n")
+        log(f"saved at {report['wall_s']:.0f} s")
+
+    names = args.inputs.split(",")
+    report["main_input"] = "screenshot" if "screenshot" in names else names[0]
+    for name in names:
+        entry: dict[str, Any] = report["inputs"].setdefault(name, {})
+        entry["iris"] = iris = child(args, "iris", name, args.precision, [])
+        if name == report["main_input"]:
+            report["iris"] = iris
         if not args.no_naive:
-            precision = iris.get("quantization") or "fp32"
-            naive = child(args, "naive", name, precision, [])
-            entry["naive"] = naive
+            entry["naive"] = naive = child(args, "naive", name, iris.get("quantization") or "fp32", [])
             if iris.get("first_audio_s") and naive.get("first_audio_s"):
                 entry["ratio_first_audio"] = round(naive["first_audio_s"] / iris["first_audio_s"], 2)
-        report["inputs"][name] = entry
-        log(f"{name}: done at {time.perf_counter() - started:.0f} s")
-    main_input = "screenshot" if "screenshot" in report["inputs"] else next(iter(report["inputs"]))
-    report["main_input"] = main_input
-    report.update({k: v for k, v in report["inputs"][main_input].items()})
+            if name == report["main_input"]:
+                report["naive"], report["ratio_first_audio"] = naive, entry.get("ratio_first_audio")
+        save()
     if args.levers:
+        wanted = set(args.lever_names.split(",")) if args.lever_names else None
         report["levers"] = {}
         for label, extra, levers in (LEVERS_CUDA if args.device == "cuda" else LEVERS_CPU):
+            if wanted is not None and label not in wanted:
+                continue
             sub = argparse.Namespace(**vars(args))
             for flag, value in zip(extra[::2], extra[1::2]):
                 setattr(sub, flag.lstrip("-"), int(value) if value.isdigit() else value)
-            report["levers"][label] = child(sub, "iris", main_input, sub.precision, levers)
-            log(f"lever {label}: done at {time.perf_counter() - started:.0f} s")
-    if args.device == "cuda":
-        report["gpu"] = gpu_summary(report, measure_bandwidth(), args.model_dir, args.tokens)
-    report["machine"]["load_average_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    report["wall_s"] = round(time.perf_counter() - started, 1)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+            report["levers"][label] = child(sub, "iris", report["main_input"], sub.precision, levers)
+            save()
+    save()
     print(json.dumps(report) if args.json else table(report))
     return 0
 

@@ -59,16 +59,17 @@ def test_messages_are_spoken_unless_told_not_to():
     assert speaker.spoken == ["Loading.", "Working."]
 
 
-def test_speaker_can_be_attached_later():
+def test_speaker_can_be_attached_later_and_says_what_came_before():
     notifier = Notifier()
     notifier.info("before")
+    notifier.done("not for speech", speak=False)
     speaker = SilentSpeaker()
     notifier.set_speaker(speaker)
     notifier.info("after")
-    assert speaker.spoken == ["after"]
+    assert speaker.spoken == ["before", "after"]
     notifier.set_speaker(None)
     notifier.info("silent")
-    assert speaker.spoken == ["after"]
+    assert speaker.spoken == ["before", "after"]
 
 
 def test_errors_interrupt_speech_and_other_levels_do_not():

@@ -120,18 +120,21 @@ def _installed(entry: ModelEntry) -> Path | None:
     path = installed_path(entry)
     if path is None:
         try:
-            path = _from_hub_cache(entry.hub_id)
+            path = _from_hub_cache(entry.hub_id, revision=entry.revision)
         except ModelMissingError:
             return None
     return path
 
 
-def _from_hub_cache(hub_id: str) -> Path:
-    """The cached snapshot of ``hub_id`` (no network), or ModelMissingError."""
+def _from_hub_cache(hub_id: str, revision: str | None = None) -> Path:
+    """The cached snapshot of ``hub_id`` (no network), or ModelMissingError.
+
+    A catalogue model is only taken from the cache at its pinned ``revision``.
+    """
     try:
         import huggingface_hub
 
-        folder = huggingface_hub.snapshot_download(hub_id, local_files_only=True)
+        folder = huggingface_hub.snapshot_download(hub_id, revision=revision, local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means "not cached"
         raise ModelMissingError(
             f"The model {hub_id} is not in this computer's Hugging Face cache. Run: hf download {hub_id}",

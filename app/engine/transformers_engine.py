@@ -302,6 +302,8 @@ class TransformersEngine(VisionEngine):
         if model is None or cancel.cancelled:
             return
         inputs = self._inputs(conversation, torch)
+        if cancel.cancelled:  # preparing a large picture cannot be interrupted; check right after it
+            return
         stats.input_tokens = int(inputs["input_ids"].shape[-1])
         limit = int(max_new_tokens or setting(self.settings, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
         floor = int(min_new_tokens or 0)

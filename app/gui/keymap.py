@@ -1,7 +1,7 @@
 """Every window action in one table: menu text, shortcut, and what it does in words.
 
 The menus, the buttons, the accessible descriptions, the Keyboard shortcuts
-dialog (F1) and docs/desktop.md all come from :data:`WINDOW_ACTIONS`, so the
+dialog (F1) and the README keyboard map all come from :data:`WINDOW_ACTIONS`, so the
 keyboard map a blind user hears is the one the window really has.
 """
 

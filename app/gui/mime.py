@@ -6,7 +6,10 @@ text counts, a web address does not) are in one small place.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from PIL import Image
 from PySide6.QtCore import QBuffer, QIODevice, QMimeData, QUrl
@@ -32,8 +35,22 @@ def has_image_payload(mime: QMimeData | None) -> bool:
 def local_files(mime: QMimeData) -> tuple[list[str], int]:
     """(local file paths, number of other URLs) in ``mime``."""
     urls = mime.urls() if mime.hasUrls() else []
-    files = [u.toLocalFile() for u in urls if u.isLocalFile() and u.toLocalFile()]
+    files = [path for path in (local_path(u) for u in urls if u.isLocalFile()) if path]
     return files, len(urls) - len(files)
+
+
+def local_path(url: QUrl) -> str:
+    """The file a file:// URL names, keeping a name whose bytes are not UTF-8.
+
+    ``QUrl.toLocalFile()`` decodes the percent-encoded name as UTF-8 and turns
+    any other byte into U+FFFD, so such a file would be "not found". On POSIX
+    the bytes are decoded the way the file system does (``os.fsdecode``).
+    """
+    if sys.platform == "win32":
+        return url.toLocalFile()
+    encoded = bytes(url.toEncoded()).decode("ascii", "replace")
+    path = urlsplit(encoded).path
+    return os.fsdecode(unquote_to_bytes(path)) if path else ""
 
 
 def paths_in_text(text: str) -> list[str]:
@@ -44,7 +61,7 @@ def paths_in_text(text: str) -> list[str]:
         if not line:
             continue
         if line.startswith("file:"):
-            line = QUrl(line).toLocalFile()
+            line = local_path(QUrl(line))
         path = Path(line).expanduser()
         if not path.is_file():
             return []

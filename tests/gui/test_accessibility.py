@@ -191,7 +191,7 @@ def test_the_documented_keyboard_map_matches_the_window():
     from app.settings import defaults
     from tests.conftest import REPO
 
-    doc = (REPO / "docs" / "desktop.md").read_text(encoding="utf-8")
+    doc = (REPO / "README.md").read_text(encoding="utf-8")
     for spec in WINDOW_ACTIONS:
         assert f"| {shortcut_text(spec)} |" in doc, spec.name
     for setting, _action, _words in HOTKEY_ACTIONS:

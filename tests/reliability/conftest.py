@@ -241,11 +241,14 @@ def make_rig():
     built: list[Any] = []
 
     def make(engine: Any = None, *, ocr: Any = None, settings: dict | None = None, speaker: Any = None) -> Rig:
+        """``speaker`` may be a Speaker or a function of the notifier that makes one."""
         notifier = Notifier()
         shown: list[Message] = []
         notifier.add_sink(shown.append)
         store = Settings.load(on_message=notifier.error)
         store.update({"max_new_tokens": 64, **(settings or {})})
+        if callable(speaker) and not hasattr(speaker, "speak"):
+            speaker = speaker(notifier)  # a factory given the notifier, as build_core wires on_message
         speaker = speaker or SilentSpeaker()
         engine = engine if engine is not None else MockEngine(ANSWER)
         core = build_core(settings=store, notifier=notifier, speaker=speaker, engine=engine, ocr=ocr,

@@ -11,7 +11,6 @@ odd-but-valid images also go through the real engine on the tiny model.
 from __future__ import annotations
 
 import errno
-import io
 import os
 import subprocess
 import sys

@@ -285,7 +285,7 @@ class FakeHub:
     def files(self) -> dict[str, int]:
         return {p.name: p.stat().st_size for p in self.source.iterdir() if p.is_file()}
 
-    def model_info(self, api, repo_id, revision=None, files_metadata=False, **kwargs):
+    def model_info(self, repo_id, revision=None, files_metadata=False, **kwargs):
         siblings = [SimpleNamespace(rfilename=n, size=s) for n, s in self.files().items()]
         siblings.append(SimpleNamespace(rfilename="pytorch_model.bin", size=1234))  # never to be fetched
         return SimpleNamespace(siblings=siblings)
@@ -323,6 +323,12 @@ class FakeHub:
         return str(local_dir)
 
 
+def installed_or_partial(entry):
+    from app.download import model_dir
+
+    return model_dir(entry).rglob("*.incomplete")
+
+
 def test_interrupted_download_is_a_sentence_then_resumes_and_the_model_works(tiny_model_dir, monkeypatch, make_rig):
     import huggingface_hub
 
@@ -338,6 +344,7 @@ def test_interrupted_download_is_a_sentence_then_resumes_and_the_model_works(tin
     with pytest.raises(ModelMissingError) as info:
         download_model(entry, progress=lambda done, total: progress.append((done, total)))
     assert_one_sentence(info.value.message, limit=600)
+    assert len(hub.calls) == 1 and list(installed_or_partial(entry))  # it died mid-transfer
     # Half a model is never taken for an installed one.
     assert installed_path(entry) is None
     rig = make_rig(create_engine("auto", "cpu", TINY_SETTINGS))

@@ -23,12 +23,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.catalogue import find_entry
 from app.engine.mock import MockEngine
 from app.history import History
-from app.speech.base import SilentSpeaker
 from tests.make_images import text_image, write_test_video
-from tests.reliability.conftest import TINY_SETTINGS, tree
+from tests.reliability.conftest import tree
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_ANSWER = "Zebra quartz umbrella 7f3a. The private letter is addressed to Mrs Okonkwo."
@@ -171,7 +169,7 @@ def test_models_download_contacts_only_the_model_hub(tmp_path):
 
 @pytest.mark.slow
 def test_no_network_even_from_native_code_strace(tmp_path, tiny_model_dir, photo_path):
-    """strace sees every connect(), from Python or C++ (onnxruntime, torch), for 15 s after the
+    """strace sees every connect(), from Python or C++ (onnxruntime, torch), for 10 s after the
     actions with the OCR runtime kept alive: no Internet socket is ever connected."""
     strace = shutil.which("strace")
     if strace is None:
@@ -182,7 +180,7 @@ def test_no_network_even_from_native_code_strace(tmp_path, tiny_model_dir, photo
     log = tmp_path / "strace.txt"
     iris_home = tmp_path / "iris-home"
     install_default(tiny_model_dir, iris_home)
-    data = run_driver(user_commands(tmp_path, photo_path, tiny_model_dir), tmp_path, hold=15,
+    data = run_driver(user_commands(tmp_path, photo_path, tiny_model_dir), tmp_path, hold=10,
                       prefix=[strace, "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(log)],
                       iris_home=iris_home)
     assert set(data["codes"].values()) == {0}, data
