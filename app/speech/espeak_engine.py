@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from app.speech.base import BackendError, SpeechBackend, VoiceSettings, match_voice
-from app.speech.wav import Player, read_wav
+from app.speech.wav import Player, kill_quietly, read_wav
 
 _NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0) if sys.platform == "win32" else 0
 
@@ -156,10 +156,6 @@ class EspeakNgBackend(SpeechBackend):
     def interrupt(self) -> None:
         with self._lock:
             proc = self._proc
-        if proc is not None and proc.poll() is None:
-            try:
-                proc.kill()
-            except OSError:
-                pass
+        kill_quietly(proc)
         if self._player is not None:
             self._player.interrupt()

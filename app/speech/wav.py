@@ -176,6 +176,15 @@ _PLAYERS: tuple[tuple[str, ...], ...] = (
 )
 
 
+def kill_quietly(proc: subprocess.Popen | None) -> None:
+    """Kill a child process that may already have ended (used by every stop)."""
+    if proc is not None and proc.poll() is None:
+        try:
+            proc.kill()
+        except OSError:
+            pass
+
+
 def find_player() -> list[str] | None:
     """The command (without the file name) that plays a WAV file here, or None."""
     if sys.platform == "darwin" and shutil.which("afplay"):
@@ -241,8 +250,4 @@ class Player:
     def interrupt(self) -> None:
         with self._lock:
             proc = self._proc
-        if proc is not None and proc.poll() is None:
-            try:
-                proc.kill()
-            except OSError:
-                pass
+        kill_quietly(proc)
