@@ -2,7 +2,7 @@
 # What runs on a lent GPU machine (one H100 here): the latency benchmark with the
 # 2.2B architecture in 4-bit, its levers, and the 256M model, into $OUT.
 #
-#   bash benchmarks/gpu_run.sh [full] [main] [levers[=LABEL,LABEL]] [small]   (default: full)
+#   bash benchmarks/gpu_run.sh [full] [main] [levers[=LABEL,LABEL]] [small] [diag]   (default: full)
 #
 # full = main + levers in one report (one default Iris run serves both).
 #
@@ -67,6 +67,8 @@ for phase in $phases; do
     small)
       python3 benchmarks/latency.py --device cuda --arch smolvlm-256m --child-timeout 200 \
         --out "$OUT/gpu-smolvlm-256m.json" 2>&1 | grep -v "Loading weights" | tee -a "$LOG" ;;
+    diag)  # where the engine's CUDA decode time goes (threaded streamer vs generate() on the caller)
+      python3 benchmarks/results/gpu_thread_diag.py 2>&1 | grep -v "Loading weights" | tee -a "$LOG" ;;
     *) echo "unknown phase $phase" ;;
   esac
 done

@@ -36,6 +36,7 @@ import functools
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -232,6 +233,7 @@ def run_iris(args: argparse.Namespace) -> dict[str, Any]:
     })
     result.update(cuda_peaks())
     speaker.close()
+    shutil.rmtree(work, ignore_errors=True)
     return result
 
 
@@ -336,6 +338,7 @@ def run_naive(args: argparse.Namespace) -> dict[str, Any]:
                    "peak_rss_mb": peak_rss_mb(), "synth_s": median(runs, "synth_s")})
     result.update(cuda_peaks())
     backend.close()
+    shutil.rmtree(work, ignore_errors=True)
     return result
 
 
@@ -365,12 +368,13 @@ def child(args: argparse.Namespace, side: str, input_name: str, precision: str, 
         cmd += ["--lever", lever]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    env.setdefault("IRIS_HOME", tempfile.mkdtemp(prefix="iris-home-"))
     started = time.perf_counter()
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.child_timeout)
-    except subprocess.TimeoutExpired:
-        return {"side": side, "error": f"timed out after {args.child_timeout} s", "levers": levers}
+    with tempfile.TemporaryDirectory(prefix="iris-home-") as home:
+        env["IRIS_HOME"] = home
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.child_timeout)
+        except subprocess.TimeoutExpired:
+            return {"side": side, "error": f"timed out after {args.child_timeout} s", "levers": levers}
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         return {"side": side, "error": " | ".join(tail), "levers": levers}

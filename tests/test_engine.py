@@ -257,3 +257,41 @@ def test_bitsandbytes_nf4_on_cpu_loads_and_streams(tiny_model_dir, photo):
         assert pieces and eng.last_stats.output_tokens == 8
     finally:
         eng.unload()
+
+
+def test_warm_up_loads_then_runs_one_tiny_generation_and_keeps_the_last_stats(tiny_model_dir, photo):
+    from app.engine.transformers_engine import TransformersEngine
+
+    eng = TransformersEngine(tiny_model_dir, device="cpu", settings=dict(SETTINGS))
+    eng.load()
+    answered = list(eng.stream(conversation(photo), max_new_tokens=5, min_new_tokens=5))
+    assert answered
+    before = eng.last_stats
+    calls: list[int] = []
+    original = eng._model.generate
+
+    def counting_generate(*args, **kwargs):
+        calls.append(kwargs.get("max_new_tokens"))
+        return original(*args, **kwargs)
+
+    eng._model.generate = counting_generate
+    try:
+        eng.warm_up()
+        assert calls == [2]  # one tiny answer, not a full one
+        assert eng.last_stats is before  # the user's last figures are not replaced by the probe's
+        cancelled = CancelToken()
+        cancelled.cancel()
+        eng.warm_up(cancelled)
+        assert calls == [2]  # a cancelled warm-up loads but does not generate
+    finally:
+        eng.unload()
+
+
+def test_warm_up_of_an_unloaded_engine_loads_it(tiny_model_dir):
+    from app.engine.loading import create_engine
+
+    eng = create_engine(str(tiny_model_dir), "cpu", dict(SETTINGS))
+    assert not eng.is_loaded
+    eng.warm_up()
+    assert eng.is_loaded
+    eng.unload()

@@ -277,14 +277,14 @@ class Controller(QObject):
             self.notifier.info("Stopped.", speak=False)
 
     def warm_up(self) -> None:
-        """Load the model in the background so the first answer comes sooner."""
+        """Load the model and run one tiny answer in the background so the first real one comes sooner."""
         engine = self.assistant.engine
         if engine is None or engine.is_loaded:
             return
 
         def work(cancel: CancelToken) -> None:
             self._unload_retired()
-            engine.load(status=lambda text: self.notifier.working(text, speak=False))
+            engine.warm_up(cancel, status=lambda text: self.notifier.working(text, speak=False))
 
         def done(_result: Any) -> None:
             self.notifier.info("The description model is ready.", speak=False)

@@ -1,4 +1,12 @@
-"""Where does the engine's GPU decode time go? (one-off diagnostic, 256M model)"""
+"""Where does the engine's CUDA decode time go? One-off diagnostic behind gpu-h100-thread-diag.json.
+
+Real-size SmolVLM-256M (random weights), 64 forced tokens, decode tokens/s of:
+the engine's stream(); generate() with a TextIteratorStreamer on the calling
+thread; the same generate() on a worker thread with the caller consuming the
+streamer (the engine's pattern), with and without a StoppingCriteria; and the
+engine with its cancel hooks removed / with one CPU thread.
+Run from the repository root on the GPU machine: ``bash benchmarks/gpu_run.sh diag``.
+"""
 import json, os, sys, threading, time
 sys.path.insert(0, "benchmarks")
 import torch
