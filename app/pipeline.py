@@ -274,8 +274,15 @@ class Assistant:
         chunker = SentenceChunker()
         parts: list[str] = []
         try:
+            load_s: float | None = None
             if not engine.is_loaded:
-                self.notifier.working("Loading the description model. This happens once.")
+                # The engine announces loading only once it has found the model, so a
+                # missing model is not preceded by "loading".
+                engine.load(status=self.notifier.working)
+                load_s = time.perf_counter() - start
+                if getattr(engine, "fell_back_to_cpu", False):
+                    self._fallback_announced_for = engine  # the load's status messages said so
+            first_piece_s: float | None = None
             for piece in engine.stream(
                 conversation,
                 cancel,
@@ -285,6 +292,7 @@ class Assistant:
                 if cancel.cancelled:
                     break
                 if not parts:
+                    first_piece_s = time.perf_counter() - start
                     self._announce_fallback(engine)
                 parts.append(piece)
                 if on_text:
@@ -319,8 +327,9 @@ class Assistant:
             input_tokens=stats.input_tokens,
             output_tokens=stats.output_tokens,
             timings={
-                "load": round(stats.load_s, 4),
-                "first_token": None if stats.first_token_s is None else round(stats.first_token_s, 4),
+                "load": round(stats.load_s if load_s is None else load_s, 4),
+                # From the request, like first_audio: loading (if any) included.
+                "first_token": None if first_piece_s is None else round(first_piece_s, 4),
                 "first_audio": None if clock is None or clock.first_audio is None else round(clock.first_audio, 4),
                 "total": round(time.perf_counter() - start, 4),
             },
@@ -380,18 +389,25 @@ class Assistant:
         on_text: TextCallback | None,
         speak: bool | None,
     ) -> Answer:
+        start = time.perf_counter()
         lines = self.ocr.read_lines(image)
         # The notice is a message, not part of the screen's text: it goes through the
         # notifier (status bar, stderr) and is spoken first; the answer holds only the text.
-        notice = f"{missing.message} Until then, here is the text Iris can read."
+        notice = f"{_as_sentence(missing.message)} Until then, here is the text Iris can read."
         self.notifier.info(notice, speak=False)
         if self._should_speak(speak):
             self._speak_piece(notice, cancel, None)
         body = "\n".join(lines) if lines else "No text was found."
-        answer = self._say_whole(body, "ocr-fallback", cancel, on_text, speak)
+        answer = self._say_whole(body, "ocr-fallback", cancel, on_text, speak, start=start)
         answer.model = "rapidocr"
         answer.notice = missing.message
         return answer
+
+
+def _as_sentence(text: str) -> str:
+    """``text`` ending in a full stop, so the next sentence is not run into it when spoken."""
+    text = text.strip()
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
 
 
 def _is_blank(image: Image.Image) -> bool:

@@ -408,3 +408,39 @@ def test_answer_json_has_every_documented_key(settings):
         assert key in data
     assert "notice" not in data
     assert json.loads(json.dumps(data)) == data
+
+
+def test_a_missing_model_is_not_announced_as_loading_and_the_notice_is_separate_sentences(settings):
+    from app.notifier import Level
+
+    missing = ModelMissingError("No description model is installed. Run: iris models download NAME")
+    assistant, speaker, notifier = make(settings, MockEngine(fail=missing, fail_on_load=True), FakeOCR(["Inbox"]))
+    assistant.describe(photo(), is_screen=True, speak=True)
+    assert [m for m in notifier.history if m.level is Level.WORKING] == []  # no "loading" before "missing"
+    notice = next(t for t in spoken_text(speaker) if "iris models download" in t)
+    assert "NAME." in notice  # the command ends its sentence instead of running into the next one
+
+
+def test_ocr_fallback_total_time_includes_reading_the_text(settings):
+    class SlowOCR(FakeOCR):
+        def read_lines(self, image):
+            import time
+
+            time.sleep(0.2)
+            return super().read_lines(image)
+
+    missing = ModelMissingError("No description model is installed.")
+    assistant, _, _ = make(settings, MockEngine(fail=missing, fail_on_load=True), SlowOCR(["Inbox"]))
+    answer = assistant.describe(photo(), is_screen=True, speak=False)
+    assert answer.timings["total"] >= 0.2
+
+
+def test_loading_is_announced_once_the_model_is_found_and_timed(settings):
+    from app.notifier import Level
+
+    engine = MockEngine(ANSWER, load_delay=0.1)
+    assistant, _, notifier = make(settings, engine)
+    answer = assistant.describe(photo(), speak=False)
+    assert [m.level for m in notifier.history].count(Level.WORKING) == 1  # the engine's own loading message
+    assert answer.timings["load"] >= 0.1
+    assert answer.timings["first_token"] >= answer.timings["load"]  # measured from the request, like first_audio

@@ -179,8 +179,14 @@ class LazyEngine(VisionEngine):
         with self._lock:
             if self.is_loaded:
                 return
-            device = resolve_device(self.requested_device)
-            path, name = resolve_model(self.requested_model, device)
+            if self.requested_model.strip().lower() in ("", "auto"):
+                device = resolve_device(self.requested_device)  # the default model depends on it
+                path, name = resolve_model(self.requested_model, device)
+            else:
+                # A named model, hub id or folder does not depend on the device: a missing
+                # one is reported before torch is imported to look for a graphics card.
+                path, name = resolve_model(self.requested_model, "cpu")
+                device = resolve_device(self.requested_device)
             engine = self._factory(path, device, self.settings, name)
             try:
                 engine.load(status)

@@ -48,11 +48,11 @@ class MockEngine(VisionEngine):
         with self._lock:
             if self._loaded:
                 return
+            if self.fail is not None and self.fail_on_load:
+                raise self.fail  # like the real loader: a missing model fails before "loading" is said
             if status:
                 status("Loading the test model.")
             time.sleep(self.load_delay)
-            if self.fail is not None and self.fail_on_load:
-                raise self.fail
             self._loaded = True
             self.load_count += 1
 
