@@ -205,7 +205,7 @@ def good_cases() -> dict[str, GoodCase]:
 BadMaker = Callable[[Path], "Path | bytes"]
 
 
-def _write(folder: Path, name: str | bytes, data: bytes) -> Path:
+def write_file(folder: Path, name: str | bytes, data: bytes) -> Path:
     if isinstance(name, bytes):
         path = Path(os.fsdecode(os.path.join(os.fsencode(folder), name)))
     else:
@@ -243,25 +243,25 @@ def bad_cases() -> dict[str, BadMaker]:
         "missing_path": lambda d: d / "no-such-photo.png",
         "missing_folder": lambda d: d / "no-such-folder" / "photo.png",
         "directory": lambda d: (d / "a-folder.png").mkdir() or (d / "a-folder.png"),
-        "zero_bytes_file": lambda d: _write(d, "empty.png", b""),
+        "zero_bytes_file": lambda d: write_file(d, "empty.png", b""),
         "zero_bytes_data": lambda d: b"",
         "over_size_cap": lambda d: _sparse(d, "huge.png", 101 * 1024 * 1024),
-        "text_named_png": lambda d: _write(d, "notes.png", b"Shopping list:\n- milk\n- bread\n" * 20),
-        "random_bytes": lambda d: _write(d, "noise.png", np.random.default_rng(1).bytes(5000)),
+        "text_named_png": lambda d: write_file(d, "notes.png", b"Shopping list:\n- milk\n- bread\n" * 20),
+        "random_bytes": lambda d: write_file(d, "noise.png", np.random.default_rng(1).bytes(5000)),
         "random_data": lambda d: np.random.default_rng(2).bytes(300),
-        "pdf": lambda d: _write(d, "letter.png", MINIMAL_PDF),
-        "svg": lambda d: _write(d, "logo.svg", MINIMAL_SVG),
-        "html": lambda d: _write(d, "page.jpg", b"<!DOCTYPE html><html><body>hi</body></html>"),
-        "zip": lambda d: _write(d, "photos.png", b"PK\x03\x04" + b"\x00" * 200),
-        "heic_without_decoder": lambda d: _write(d, "IMG_0001.HEIC", FAKE_HEIC),
-        "truncated_png": lambda d: _write(d, "cut.png", _truncated("PNG")),
-        "truncated_jpeg": lambda d: _write(d, "cut.jpg", _truncated("JPEG")),
-        "png_header_only": lambda d: _write(d, "stub.png", encode(Image.new("RGB", (50, 50)), "PNG")[:40]),
-        "bomb_30000_square": lambda d: _write(d, "bomb.png", png_claiming_size(30000, 30000)),
+        "pdf": lambda d: write_file(d, "letter.png", MINIMAL_PDF),
+        "svg": lambda d: write_file(d, "logo.svg", MINIMAL_SVG),
+        "html": lambda d: write_file(d, "page.jpg", b"<!DOCTYPE html><html><body>hi</body></html>"),
+        "zip": lambda d: write_file(d, "photos.png", b"PK\x03\x04" + b"\x00" * 200),
+        "heic_without_decoder": lambda d: write_file(d, "IMG_0001.HEIC", FAKE_HEIC),
+        "truncated_png": lambda d: write_file(d, "cut.png", _truncated("PNG")),
+        "truncated_jpeg": lambda d: write_file(d, "cut.jpg", _truncated("JPEG")),
+        "png_header_only": lambda d: write_file(d, "stub.png", encode(Image.new("RGB", (50, 50)), "PNG")[:40]),
+        "bomb_30000_square": lambda d: write_file(d, "bomb.png", png_claiming_size(30000, 30000)),
         "bomb_over_cap_under_pillow_limit": lambda d: png_claiming_size(12000, 10000),
-        "non_utf8_name": lambda d: _write(d, b"caf\xe9-\xff\xfe.png", b"not an image at all, just words"),
+        "non_utf8_name": lambda d: write_file(d, b"caf\xe9-\xff\xfe.png", b"not an image at all, just words"),
         "long_name": lambda d: d / ("x" * 300 + ".png"),
-        "control_chars_name": lambda d: _write(d, "bell\x07\x1b[31m.png", b"\x00\x01\x02garbage"),
+        "control_chars_name": lambda d: write_file(d, "bell\x07\x1b[31m.png", b"\x00\x01\x02garbage"),
     }
 
 

@@ -39,6 +39,7 @@ from tests.make_images import (
     _truncated,
     encode,
     halves,
+    write_file,
     png_claiming_size,
 )
 from tests.reliability.conftest import assert_one_sentence
@@ -55,13 +56,7 @@ class Case:
     probe: tuple[tuple[int, int], tuple[int, int, int]] | None = None  # (x, y), rgb
 
 
-def write(folder: Path, name: str | bytes, data: bytes) -> Path:
-    if isinstance(name, bytes):
-        path = Path(os.fsdecode(os.path.join(os.fsencode(folder), name)))
-    else:
-        path = folder / name
-    path.write_bytes(data)
-    return path
+write = write_file
 
 
 def sparse(folder: Path, name: str, size: int) -> Path:
