@@ -109,10 +109,7 @@ class _FirstAudioClock:
                 return
 
     def close(self) -> None:
-        try:
-            self._speaker._listeners.remove(self._on_event)
-        except ValueError:
-            pass
+        self._speaker.remove_listener(self._on_event)
 
 
 class Assistant:

@@ -24,6 +24,13 @@ class Speaker(ABC):
     def add_listener(self, listener: SpeechListener) -> None:
         self._listeners.append(listener)
 
+    def remove_listener(self, listener: SpeechListener) -> None:
+        """Stop reporting to ``listener``; unknown listeners are ignored."""
+        try:
+            self._listeners.remove(listener)
+        except ValueError:
+            pass
+
     def _emit(self, event: str, text: str) -> None:
         for listener in list(self._listeners):
             try:
