@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import select
 import shutil
 import subprocess
 import threading
@@ -20,6 +18,7 @@ from app.capture.screen import ScreenCapture, clip_region, list_monitors
 from app.capture.video import VideoFileSource
 from app.capture.window import ActiveWindowCapture, parse_xdotool_shell
 from app.errors import CaptureError
+from tests.xvfb import start_xvfb
 
 try:
     from tests import make_images as mi
@@ -40,35 +39,11 @@ def assert_capture_sentence(err: CaptureError) -> None:
 @pytest.fixture(scope="session")
 def xvfb_display():
     """A private Xvfb (black root) on a display number the server picks itself (-displayfd)."""
-    exe = shutil.which("Xvfb")
-    if exe is None:
-        pytest.skip("Xvfb is not installed")
-    read_end, write_end = os.pipe()
-    proc = subprocess.Popen(
-        [exe, "-displayfd", str(write_end), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
-         "-nolisten", "tcp", "-br", "-noreset"],
-        pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    os.close(write_end)
-    number = b""
-    deadline = time.monotonic() + 15
-    while not number.endswith(b"\n") and time.monotonic() < deadline:
-        ready, _, _ = select.select([read_end], [], [], 0.5)
-        if ready:
-            chunk = os.read(read_end, 16)
-            if not chunk:
-                break
-            number += chunk
-    os.close(read_end)
-    if not number.strip().isdigit():
-        proc.kill()
-        pytest.skip("Xvfb did not start")
-    yield f":{number.decode().strip()}"
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    server = start_xvfb(SCREEN[0], SCREEN[1], "-br", "-noreset")
+    if server is None:
+        pytest.skip("Xvfb is not installed or did not start")
+    yield server.name
+    server.close()
 
 
 @pytest.fixture

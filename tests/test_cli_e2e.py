@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import select
 import shutil
 import signal
@@ -26,8 +25,10 @@ from PIL import Image
 
 try:
     from tests.make_images import bad_cases, text_image
+    from tests.xvfb import start_xvfb
 except ImportError:  # tests/ on sys.path instead of the repository root
     from make_images import bad_cases, text_image
+    from xvfb import start_xvfb
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES_DIR = REPO.parent / "shared" / "images"
@@ -86,26 +87,11 @@ class Display:
     """An Xvfb server on a free display number, optionally showing a window of text."""
 
     def __init__(self) -> None:
-        # A random high display number: other suites (xvfb-run -a) start from :99.
-        self.proc: subprocess.Popen | None = None
         self.window: subprocess.Popen | None = None
-        for number in random.Random().sample(range(200, 900), 20):
-            if Path(f"/tmp/.X{number}-lock").exists() or Path(f"/tmp/.X11-unix/X{number}").exists():
-                continue
-            proc = subprocess.Popen(
-                ["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            deadline = time.monotonic() + 15
-            while proc.poll() is None and time.monotonic() < deadline:
-                if Path(f"/tmp/.X11-unix/X{number}").exists():
-                    self.proc, self.name = proc, f":{number}"
-                    return
-                time.sleep(0.05)
-            proc.kill()
-            proc.wait()
-        pytest.skip("Xvfb did not start")
+        self.server = start_xvfb(1280, 800)
+        if self.server is None:
+            pytest.skip("Xvfb did not start")
+        self.name = self.server.name
 
     @property
     def env(self) -> dict:
@@ -150,14 +136,7 @@ class Display:
 
     def close(self) -> None:
         self.hide()
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.server.close()
 
 
 @pytest.fixture(scope="module")

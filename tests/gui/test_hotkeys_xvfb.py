@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
@@ -20,6 +19,7 @@ from app.gui.hotkeys import (
     HOTKEY_ACTIONS, HotkeyError, HotkeyManager, conflict_of, default_hotkey, parse_hotkey, plan_hotkeys,
 )
 from app.notifier import Level, Notifier
+from tests.xvfb import start_xvfb
 from app.settings import Settings, defaults
 
 
@@ -143,35 +143,17 @@ def test_a_listener_that_cannot_start_is_reported_in_words(qtbot):
 @pytest.fixture
 def xvfb_display(monkeypatch):
     """A private Xvfb; DISPLAY points at it for this test only."""
-    if not shutil.which("Xvfb") or not shutil.which("xdotool"):
+    if not shutil.which("xdotool"):
         pytest.skip("Xvfb and xdotool are needed for the global hotkey test")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
+    server = start_xvfb(640, 480)
+    if server is None:
+        pytest.skip("Xvfb is not installed or did not start")
     try:
-        number = b""
-        deadline = time.monotonic() + 10
-        while not number.endswith(b"\n") and time.monotonic() < deadline:
-            chunk = os.read(read_fd, 16)
-            if not chunk:
-                break
-            number += chunk
-        if not number.strip():
-            pytest.skip("Xvfb did not start")
-        display = f":{number.decode().strip()}"
-        monkeypatch.setenv("DISPLAY", display)
+        monkeypatch.setenv("DISPLAY", server.name)
         monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-        yield display
+        yield server.name
     finally:
-        os.close(read_fd)
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.close()
 
 
 def xdotool(display: str, *keys: str) -> None:
