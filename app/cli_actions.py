@@ -106,6 +106,9 @@ class _MissingEngine:
     def stream(self, *args: Any, **kwargs: Any) -> Any:
         raise self.error
 
+    def generate(self, *args: Any, **kwargs: Any) -> None:
+        raise self.error
+
 
 def run_ask(session: "_Session") -> int:
     from app.pipeline import validate_question

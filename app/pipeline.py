@@ -280,14 +280,12 @@ class Assistant:
                 if getattr(engine, "fell_back_to_cpu", False):
                     self._fallback_announced_for = engine  # the load's status messages said so
             first_piece_s: float | None = None
-            for piece in engine.stream(
-                conversation,
-                cancel,
-                max_new_tokens=self.settings["max_new_tokens"],
-                min_new_tokens=min_new_tokens,
-            ):
+
+            def take(piece: str) -> None:
+                # Runs on this (the job's) thread, inside the engine's generation loop.
+                nonlocal first_piece_s
                 if cancel.cancelled:
-                    break
+                    return
                 if not parts:
                     first_piece_s = time.perf_counter() - start
                     self._announce_fallback(engine)
@@ -297,6 +295,14 @@ class Assistant:
                 if speaking:
                     for sentence in chunker.feed(piece):
                         self._speak_piece(sentence, cancel, clock)
+
+            engine.generate(
+                conversation,
+                cancel,
+                take,
+                max_new_tokens=self.settings["max_new_tokens"],
+                min_new_tokens=min_new_tokens,
+            )
             self._announce_fallback(engine)
             if speaking and not cancel.cancelled:
                 for sentence in chunker.flush():

@@ -173,6 +173,7 @@ def run_iris(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_threads": args.threads,
         "speech_engine": levers.get("speech", "espeak-ng"),
         "max_new_tokens": args.tokens,
+        "kv_cache": levers.get("cache", "auto"),
     })
     messages: list[str] = []
     speaker = create_speaker(settings, wav_path=work / "answer.wav", on_message=messages.append)
@@ -188,6 +189,8 @@ def run_iris(args: argparse.Namespace) -> dict[str, Any]:
     apply_engine_levers(model, processor, levers)
     tokenizer = getattr(processor, "tokenizer", processor)
     force_answers(model, scripted_ids(tokenizer, SCRIPTS[args.input], args.tokens))
+    if levers.get("stream") == "thread":
+        use_threaded_stream(engine)
     assistant = Assistant(engine=engine, speaker=speaker, notifier=Notifier(), settings=settings)
     image = load_image(args.image)
     prompt = SHORT_PROMPT if levers.get("prompt") == "short" else None
@@ -251,12 +254,25 @@ def apply_engine_levers(model: Any, processor: Any, levers: dict[str, str]) -> N
         patches = (edge // vision.patch_size) ** 2
         processor.image_processor.max_image_size = {"longest_edge": edge}
         processor.image_seq_len = patches // (model.config.scale_factor ** 2)
-    if levers.get("cache") == "static":
-        model.generation_config.cache_implementation = "static"
     if levers.get("compile") == "1":
         import torch
 
         model.forward = torch.compile(model.forward, mode="reduce-overhead", dynamic=False)
+
+
+def use_threaded_stream(engine: Any) -> None:
+    """The engine's earlier design: generate() on a helper thread, the caller reading a queue."""
+    from types import SimpleNamespace
+
+    from app.engine.base import stream_in_thread
+
+    native = SimpleNamespace(generate=engine.generate)
+
+    def generate(conversation: Any, cancel: Any, on_text: Any, **kwargs: Any) -> None:
+        for piece in stream_in_thread(native, conversation, cancel, **kwargs):
+            on_text(piece)
+
+    engine.generate = generate
 
 
 def time_preprocess(processor: Any, engine: Any, image: Any, kind: str, prompt: str | None, settings: Any) -> float:
@@ -392,16 +408,20 @@ LEVERS_CPU = [
     ("tile=384", [], ["tile=384"]),
     ("preset=balanced", [], ["preset=balanced"]),
     ("speech=pyttsx3", [], ["speech=pyttsx3"]),
+    ("cache=static", [], ["cache=static"]),
+    ("stream=thread", [], ["stream=thread"]),
 ]
 LEVERS_CUDA = [  # in priority order: a short lease may end before the last
-    ("precision=bf16", ["--precision", "bf16"], []),
+    ("stream=thread+cache=dynamic", [], ["stream=thread", "cache=dynamic"]),  # the first build's default
+    ("cache=dynamic", [], ["cache=dynamic"]),
+    ("stream=thread", [], ["stream=thread"]),
+    ("compile", [], ["compile=1"]),
     ("policy=512:nosplit", [], ["policy=512:nosplit"]),
-    ("chunking=sentence", [], ["chunking=sentence"]),
+    ("precision=bf16", ["--precision", "bf16"], []),
     ("bf16+cache=static", ["--precision", "bf16"], ["cache=static"]),
+    ("chunking=sentence", [], ["chunking=sentence"]),
     ("preset=balanced", [], ["preset=balanced"]),
     ("precision=int8", ["--precision", "int8"], []),
-    ("cache=static", [], ["cache=static"]),
-    ("cache=static+compile", [], ["cache=static", "compile=1"]),
 ]
 
 

@@ -97,6 +97,35 @@ def test_describe_streams_the_answer_and_speaks_it_sentence_by_sentence(settings
     assert assistant.last_answer is answer
 
 
+class CallbackOnlyEngine(MockEngine):
+    """Answers only through generate() and records the thread each piece is handed over on."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__(answer)
+        self.piece_threads: set[int] = set()
+
+    def stream(self, *args, **kwargs):
+        raise AssertionError("the pipeline must use generate(), which runs on the caller's thread")
+
+    def generate(self, conversation, cancel, on_text, *, max_new_tokens=None, min_new_tokens=None):
+        self.load()
+        for word in self.answer.split(" "):
+            if cancel is not None and cancel.cancelled:
+                return
+            self.piece_threads.add(threading.get_ident())
+            on_text(word + " ")
+
+
+def test_the_answer_is_generated_and_spoken_on_the_callers_thread(settings):
+    engine = CallbackOnlyEngine(ANSWER)
+    assistant, speaker, _ = make(settings, engine)
+    pieces: list[str] = []
+    answer = assistant.describe(photo(), on_text=pieces.append, speak=True)
+    assert engine.piece_threads == {threading.get_ident()}
+    assert answer.text == ANSWER and len(pieces) > 1
+    assert " ".join(spoken_text(speaker)).split() == ANSWER.split()
+
+
 def test_describe_picks_the_screen_prompt_or_a_given_prompt(settings):
     engine = MockEngine("Fine.")
     assistant, _, _ = make(settings, engine)

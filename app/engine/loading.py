@@ -1,7 +1,7 @@
 """Turn ``--model`` and ``--device`` into an engine, cheaply, and load it only when needed.
 
 :func:`create_engine` imports neither torch nor transformers: it validates the
-arguments and returns a :class:`LazyEngine`. On ``load()`` (first ``stream()``)
+arguments and returns a :class:`LazyEngine`. On ``load()`` (first ``generate()``)
 the model is resolved, in this order:
 
 * ``auto``: the catalogue default for the device (the GPU default when CUDA is
@@ -29,7 +29,15 @@ from typing import Any, Callable, Iterator
 
 from app.catalogue import ModelEntry, default_entry, find_entry
 from app.download import installed_path
-from app.engine.base import CancelToken, Conversation, GenerationStats, StatusCallback, VisionEngine
+from app.engine.base import (
+    CancelToken,
+    Conversation,
+    GenerationStats,
+    StatusCallback,
+    TextCallback,
+    VisionEngine,
+    stream_in_thread,
+)
 from app.errors import BadInputError, ModelMissingError, OutOfMemoryError
 
 log = logging.getLogger(__name__)
@@ -227,6 +235,19 @@ class LazyEngine(VisionEngine):
         max_new_tokens: int | None = None,
         min_new_tokens: int | None = None,
     ) -> Iterator[str]:
+        return stream_in_thread(
+            self, conversation, cancel, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens
+        )
+
+    def generate(
+        self,
+        conversation: Conversation,
+        cancel: CancelToken | None,
+        on_text: TextCallback,
+        *,
+        max_new_tokens: int | None = None,
+        min_new_tokens: int | None = None,
+    ) -> None:
         start = time.perf_counter()
         if not self.is_loaded:
             self.load()
@@ -234,11 +255,17 @@ class LazyEngine(VisionEngine):
         engine = self._engine
         assert engine is not None
         produced = False
+
+        def deliver(piece: str) -> None:
+            nonlocal produced
+            produced = True
+            on_text(piece)
+
         try:
             try:
-                for piece in engine.stream(conversation, cancel, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens):
-                    produced = True
-                    yield piece
+                engine.generate(
+                    conversation, cancel, deliver, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens
+                )
             except OutOfMemoryError:
                 if produced or engine.device != "cuda" or self.fell_back_to_cpu:
                     raise
@@ -250,7 +277,9 @@ class LazyEngine(VisionEngine):
                         path, _ = resolve_model(self.requested_model, "cpu")
                     self._load_on_cpu(Path(path), engine.model_name, self._status)
                 engine = self._engine
-                yield from engine.stream(conversation, cancel, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens)
+                engine.generate(
+                    conversation, cancel, on_text, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens
+                )
         finally:
             inner = engine.last_stats if engine is not None else GenerationStats()
             self.last_stats = GenerationStats(

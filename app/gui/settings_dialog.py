@@ -37,7 +37,7 @@ from app.settings import SCHEMA, SCHEMA_BY_KEY, Setting, Settings
 # (group title, keys) in the order they appear; keys not listed go to "Other".
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Model and device", ("model", "device", "max_new_tokens", "cpu_threads")),
-    ("Speed and quality", ("preset",)),
+    ("Speed and quality", ("preset", "kv_cache")),
     ("Speech", ("speech_engine", "voice", "rate", "volume", "speak_answers", "progress_sound")),
     ("Hotkeys", (
         "hotkeys_enabled", "hotkey_describe_screen", "hotkey_describe_window", "hotkey_read_screen",
@@ -53,6 +53,7 @@ LABELS: dict[str, str] = {
     "preset": "Speed and quality",
     "max_new_tokens": "Longest answer (tokens)",
     "cpu_threads": "Processor threads",
+    "kv_cache": "Answer cache",
     "warm_up_on_start": "Load the model when Iris starts",
     "speech_engine": "Speech engine",
     "voice": "Voice",
@@ -80,6 +81,7 @@ LABELS: dict[str, str] = {
 CHOICE_LABELS: dict[str, dict[Any, str]] = {
     "device": {"auto": "Automatic", "cpu": "Processor (CPU)", "cuda": "Graphics card (CUDA)"},
     "preset": {"fast": "Fast", "balanced": "Balanced", "detailed": "Detailed (slower)"},
+    "kv_cache": {"auto": "Automatic", "static": "Static (faster on graphics cards)", "dynamic": "Dynamic"},
     "speech_engine": {"auto": "Automatic", "pyttsx3": "System voices (pyttsx3)", "espeak-ng": "eSpeak NG",
                       "silent": "Silent (text only)"},
 }
