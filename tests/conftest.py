@@ -49,3 +49,29 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from tests.tiny_model import build_tiny_smolvlm
 
     return build_tiny_smolvlm(tmp_path_factory.mktemp("tiny-smolvlm") / "tiny-smolvlm")
+
+
+#: Settings of the shared tiny engine: two threads, one 512 px tile, short answers.
+TINY_ENGINE_SETTINGS = {"cpu_threads": 2, "preset": "fast", "max_new_tokens": 64}
+
+
+@pytest.fixture(scope="module")
+def tiny_engine(tiny_model_dir):
+    """The real TransformersEngine on the tiny model, loaded once per test module."""
+    from app.engine.transformers_engine import TransformersEngine
+
+    engine = TransformersEngine(tiny_model_dir, device="cpu", settings=dict(TINY_ENGINE_SETTINGS))
+    engine.load()
+    yield engine
+    engine.unload()
+
+
+@pytest.fixture(scope="module")
+def photo_image():
+    """The shared photograph as an RGB PIL image."""
+    from PIL import Image
+
+    path = IMAGES_DIR / "chelsea.png"
+    if not path.exists():
+        pytest.skip("shared images not found beside the checkout")
+    return Image.open(path).convert("RGB")

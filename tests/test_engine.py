@@ -16,32 +16,11 @@ from PIL import Image
 from app.engine.base import CancelToken, Conversation, ImagePolicy
 from app.engine.prompting import build_messages, fit_image, image_kwargs
 from app.errors import BadInputError, ModelLoadError, OutOfMemoryError
-
-SETTINGS = {"cpu_threads": 2, "preset": "fast", "max_new_tokens": 64}
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    from app.engine.transformers_engine import TransformersEngine
-
-    eng = TransformersEngine(tiny_model_dir, device="cpu", settings=dict(SETTINGS))
-    eng.load()
-    yield eng
-    eng.unload()
+from tests.conftest import TINY_ENGINE_SETTINGS as SETTINGS
 
 
-@pytest.fixture(scope="module")
-def photo():
-    from tests.conftest import IMAGES_DIR
-
-    path = IMAGES_DIR / "chelsea.png"
-    if not path.exists():
-        pytest.skip("shared images not found beside the checkout")
-    return Image.open(path).convert("RGB")
-
-
-def conversation(photo, question="Describe this picture.") -> Conversation:
-    conv = Conversation(image=photo)
+def conversation(image, question="Describe this picture.") -> Conversation:
+    conv = Conversation(image=image)
     conv.ask(question)
     return conv
 
@@ -50,26 +29,26 @@ def generate_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "iris-generate"]
 
 
-def test_stream_yields_several_pieces_and_fills_stats(engine, photo):
-    pieces = list(engine.stream(conversation(photo), max_new_tokens=24, min_new_tokens=24))
+def test_stream_yields_several_pieces_and_fills_stats(tiny_engine, photo_image):
+    pieces = list(tiny_engine.stream(conversation(photo_image), max_new_tokens=24, min_new_tokens=24))
     assert len(pieces) > 1
     assert all(isinstance(p, str) and p for p in pieces)
-    stats = engine.last_stats
+    stats = tiny_engine.last_stats
     assert stats.output_tokens == 24
     assert stats.input_tokens > 64  # the 64 image tokens of one tile plus the prompt
     assert stats.first_token_s is not None and 0 <= stats.first_token_s <= stats.total_s
     from app.engine.transformers_engine import cpu_default_precision
 
-    assert engine.quantization == cpu_default_precision()
-    assert engine.device == "cpu"
+    assert tiny_engine.quantization == cpu_default_precision()
+    assert tiny_engine.device == "cpu"
 
 
-def test_lazy_load_on_first_stream_and_unload_frees_the_model(tiny_model_dir, photo):
+def test_lazy_load_on_first_stream_and_unload_frees_the_model(tiny_model_dir, photo_image):
     from app.engine.transformers_engine import TransformersEngine
 
     eng = TransformersEngine(tiny_model_dir, settings=dict(SETTINGS))
     assert not eng.is_loaded
-    list(eng.stream(conversation(photo), max_new_tokens=3))
+    list(eng.stream(conversation(photo_image), max_new_tokens=3))
     assert eng.is_loaded
     assert eng.last_stats.load_s > 0
     model_ref = weakref.ref(eng._model)
@@ -79,29 +58,29 @@ def test_lazy_load_on_first_stream_and_unload_frees_the_model(tiny_model_dir, ph
     assert model_ref() is None
 
 
-def test_max_and_min_new_tokens_are_honoured(engine, photo):
-    list(engine.stream(conversation(photo), max_new_tokens=5))
-    assert 1 <= engine.last_stats.output_tokens <= 5
-    list(engine.stream(conversation(photo), max_new_tokens=40, min_new_tokens=40))
-    assert engine.last_stats.output_tokens == 40
+def test_max_and_min_new_tokens_are_honoured(tiny_engine, photo_image):
+    list(tiny_engine.stream(conversation(photo_image), max_new_tokens=5))
+    assert 1 <= tiny_engine.last_stats.output_tokens <= 5
+    list(tiny_engine.stream(conversation(photo_image), max_new_tokens=40, min_new_tokens=40))
+    assert tiny_engine.last_stats.output_tokens == 40
     # min above max: the answer is never cut below the minimum a benchmark asked for.
-    list(engine.stream(conversation(photo), max_new_tokens=4, min_new_tokens=9))
-    assert engine.last_stats.output_tokens == 9
+    list(tiny_engine.stream(conversation(photo_image), max_new_tokens=4, min_new_tokens=9))
+    assert tiny_engine.last_stats.output_tokens == 9
 
 
-def test_follow_up_question_includes_earlier_turns(engine, photo):
-    first = conversation(photo)
-    list(engine.stream(first, max_new_tokens=4))
-    first_tokens = engine.last_stats.input_tokens
+def test_follow_up_question_includes_earlier_turns(tiny_engine, photo_image):
+    first = conversation(photo_image)
+    list(tiny_engine.stream(first, max_new_tokens=4))
+    first_tokens = tiny_engine.last_stats.input_tokens
 
     answer = "A ginger cat is sleeping on a grey blanket next to a window."
-    follow = conversation(photo)
+    follow = conversation(photo_image)
     follow.answer(answer)
     follow.ask("What colour is the blanket?")
-    list(engine.stream(follow, max_new_tokens=4))
-    tokenizer = engine._processor.tokenizer
+    list(tiny_engine.stream(follow, max_new_tokens=4))
+    tokenizer = tiny_engine._processor.tokenizer
     extra = len(tokenizer(answer, add_special_tokens=False)["input_ids"])
-    assert engine.last_stats.input_tokens >= first_tokens + extra
+    assert tiny_engine.last_stats.input_tokens >= first_tokens + extra
 
     messages = build_messages(follow)
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
@@ -110,33 +89,33 @@ def test_follow_up_question_includes_earlier_turns(engine, photo):
     assert messages[1]["content"][0]["text"] == answer
 
 
-def test_conversation_without_a_question_is_bad_input(photo):
+def test_conversation_without_a_question_is_bad_input(photo_image):
     with pytest.raises(BadInputError):
-        build_messages(Conversation(image=photo))
+        build_messages(Conversation(image=photo_image))
 
 
-def test_cancel_mid_generation_stops_within_200ms_without_leaking_threads(engine, photo):
+def test_cancel_mid_generation_stops_within_200ms_without_leaking_threads(tiny_engine, photo_image):
     before = threading.active_count()
     token = CancelToken()
     count = 0
-    for _piece in engine.stream(conversation(photo), token, max_new_tokens=4000, min_new_tokens=4000):
+    for _piece in tiny_engine.stream(conversation(photo_image), token, max_new_tokens=4000, min_new_tokens=4000):
         count += 1
         if count == 5:
             token.cancel()
     stopped_after = time.perf_counter() - token.cancelled_at
     assert stopped_after < 0.2
     assert count == 5
-    assert engine.last_stats.output_tokens < 4000
+    assert tiny_engine.last_stats.output_tokens < 4000
     assert not generate_threads()
     assert threading.active_count() == before
 
 
-def test_cancel_from_another_thread_while_waiting(engine, photo):
+def test_cancel_from_another_thread_while_waiting(tiny_engine, photo_image):
     token = CancelToken()
     timer = threading.Timer(0.3, token.cancel)
     timer.start()
     start = time.perf_counter()
-    list(engine.stream(conversation(photo), token, max_new_tokens=4000, min_new_tokens=4000))
+    list(tiny_engine.stream(conversation(photo_image), token, max_new_tokens=4000, min_new_tokens=4000))
     ended = time.perf_counter()
     timer.join()
     assert ended - token.cancelled_at < 0.2
@@ -144,37 +123,37 @@ def test_cancel_from_another_thread_while_waiting(engine, photo):
     assert not generate_threads()
 
 
-def test_cancel_during_prefill_interrupts_the_forward_pass(engine, photo):
+def test_cancel_during_prefill_interrupts_the_forward_pass(tiny_engine, photo_image):
     """A cancel that lands inside the vision encoder stops before any token is produced."""
     token = CancelToken()
-    vision_layer = engine._model.model.vision_model.encoder.layers[0]
+    vision_layer = tiny_engine._model.model.vision_model.encoder.layers[0]
     handle = vision_layer.register_forward_hook(lambda *_: token.cancel())
     try:
-        pieces = list(engine.stream(conversation(photo), token, max_new_tokens=50, min_new_tokens=50))
+        pieces = list(tiny_engine.stream(conversation(photo_image), token, max_new_tokens=50, min_new_tokens=50))
     finally:
         handle.remove()
     assert pieces == []
-    assert engine.last_stats.output_tokens == 0
+    assert tiny_engine.last_stats.output_tokens == 0
     assert not generate_threads()
 
 
-def test_closing_the_stream_early_stops_generation(engine, photo):
-    stream = engine.stream(conversation(photo), max_new_tokens=4000, min_new_tokens=4000)
+def test_closing_the_stream_early_stops_generation(tiny_engine, photo_image):
+    stream = tiny_engine.stream(conversation(photo_image), max_new_tokens=4000, min_new_tokens=4000)
     next(stream)
     start = time.perf_counter()
     stream.close()
     assert time.perf_counter() - start < 0.2
     assert not generate_threads()
-    assert engine.last_stats.output_tokens < 4000
+    assert tiny_engine.last_stats.output_tokens < 4000
 
 
-def test_image_policy_one_tile_on_cpu_fast_versus_split(tiny_model_dir, photo):
+def test_image_policy_one_tile_on_cpu_fast_versus_split(tiny_model_dir, photo_image):
     from app.engine.transformers_engine import TransformersEngine
 
     counts = {}
     for preset in ("fast", "balanced"):
         eng = TransformersEngine(tiny_model_dir, settings=dict(SETTINGS, preset=preset))
-        list(eng.stream(conversation(photo), max_new_tokens=1))
+        list(eng.stream(conversation(photo_image), max_new_tokens=1))
         counts[preset] = eng.last_stats.input_tokens
         eng.unload()
     image_seq = 64  # tokens per 512 px tile for SmolVLM-256M
@@ -182,20 +161,20 @@ def test_image_policy_one_tile_on_cpu_fast_versus_split(tiny_model_dir, photo):
     assert counts["balanced"] >= counts["fast"] + 3 * image_seq  # several tiles plus the global view
 
 
-def test_fit_image_bounds_the_longest_edge(photo):
-    small = fit_image(photo, 256)
+def test_fit_image_bounds_the_longest_edge(photo_image):
+    small = fit_image(photo_image, 256)
     assert max(small.size) == 256
-    assert abs(small.width / small.height - photo.width / photo.height) < 0.02
+    assert abs(small.width / small.height - photo_image.width / photo_image.height) < 0.02
     tiny = Image.new("L", (40, 30))
     assert fit_image(tiny, 512).size == (40, 30)
     assert fit_image(tiny, 512).mode == "RGB"
 
 
-def test_qwen_pixel_budget_limits_patches(photo):
+def test_qwen_pixel_budget_limits_patches(photo_image):
     from transformers import Qwen2VLImageProcessor
 
     processor = Qwen2VLImageProcessor()
-    big = photo.resize((1600, 1200))
+    big = photo_image.resize((1600, 1200))
     counts = {}
     for edge in (512, 1024):
         kwargs = image_kwargs("qwen2_vl", ImagePolicy(max_edge=edge, split=True), processor)
@@ -206,15 +185,15 @@ def test_qwen_pixel_budget_limits_patches(photo):
     assert counts[512] < counts[1024]
 
 
-def test_cuda_out_of_memory_during_generation_becomes_an_iris_error(engine, photo, monkeypatch):
+def test_cuda_out_of_memory_during_generation_becomes_an_iris_error(tiny_engine, photo_image, monkeypatch):
     import torch
 
     def boom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(engine._model, "generate", boom)
+    monkeypatch.setattr(tiny_engine._model, "generate", boom)
     with pytest.raises(OutOfMemoryError):
-        list(engine.stream(conversation(photo), max_new_tokens=5))
+        list(tiny_engine.stream(conversation(photo_image), max_new_tokens=5))
     assert not generate_threads()
 
 
@@ -241,7 +220,7 @@ def test_cpu_without_hardware_bf16_defaults_to_fp32():
 
 
 @pytest.mark.slow
-def test_bitsandbytes_nf4_on_cpu_loads_and_streams(tiny_model_dir, photo):
+def test_bitsandbytes_nf4_on_cpu_loads_and_streams(tiny_model_dir, photo_image):
     pytest.importorskip("bitsandbytes", reason="bitsandbytes is not installed")
     from bitsandbytes.nn import Linear4bit
 
@@ -253,18 +232,18 @@ def test_bitsandbytes_nf4_on_cpu_loads_and_streams(tiny_model_dir, photo):
         if eng.quantization != "nf4":
             pytest.skip("bitsandbytes could not quantize to 4-bit on this CPU")
         assert any(isinstance(m, Linear4bit) for m in eng._model.modules())
-        pieces = list(eng.stream(conversation(photo), max_new_tokens=8, min_new_tokens=8))
+        pieces = list(eng.stream(conversation(photo_image), max_new_tokens=8, min_new_tokens=8))
         assert pieces and eng.last_stats.output_tokens == 8
     finally:
         eng.unload()
 
 
-def test_warm_up_loads_then_runs_one_tiny_generation_and_keeps_the_last_stats(tiny_model_dir, photo):
+def test_warm_up_loads_then_runs_one_tiny_generation_and_keeps_the_last_stats(tiny_model_dir, photo_image):
     from app.engine.transformers_engine import TransformersEngine
 
     eng = TransformersEngine(tiny_model_dir, device="cpu", settings=dict(SETTINGS))
     eng.load()
-    answered = list(eng.stream(conversation(photo), max_new_tokens=5, min_new_tokens=5))
+    answered = list(eng.stream(conversation(photo_image), max_new_tokens=5, min_new_tokens=5))
     assert answered
     before = eng.last_stats
     calls: list[int] = []

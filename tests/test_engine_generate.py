@@ -12,37 +12,16 @@ from PIL import Image
 from app.engine.base import CancelToken, Conversation, stream_in_thread
 from app.engine.mock import MockEngine
 from app.errors import InternalError
-
-SETTINGS = {"cpu_threads": 2, "preset": "fast", "max_new_tokens": 64}
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    from app.engine.transformers_engine import TransformersEngine
-
-    eng = TransformersEngine(tiny_model_dir, device="cpu", settings=dict(SETTINGS))
-    eng.load()
-    yield eng
-    eng.unload()
+from tests.conftest import TINY_ENGINE_SETTINGS as SETTINGS
 
 
-@pytest.fixture(scope="module")
-def photo():
-    from tests.conftest import IMAGES_DIR
-
-    path = IMAGES_DIR / "chelsea.png"
-    if not path.exists():
-        pytest.skip("shared images not found beside the checkout")
-    return Image.open(path).convert("RGB")
-
-
-def ask(photo, question: str = "Describe this picture.") -> Conversation:
-    conv = Conversation(image=photo)
+def ask(image, question: str = "Describe this picture.") -> Conversation:
+    conv = Conversation(image=image)
     conv.ask(question)
     return conv
 
 
-def test_pieces_arrive_on_the_calling_thread_without_a_helper_thread(engine, photo):
+def test_pieces_arrive_on_the_calling_thread_without_a_helper_thread(tiny_engine, photo_image):
     caller = threading.get_ident()
     threads: set[int] = set()
     pieces: list[str] = []
@@ -53,23 +32,23 @@ def test_pieces_arrive_on_the_calling_thread_without_a_helper_thread(engine, pho
         pieces.append(piece)
         helpers_seen.extend(t.name for t in threading.enumerate() if t.name == "iris-generate")
 
-    engine.generate(ask(photo), None, take, max_new_tokens=24, min_new_tokens=24)
+    tiny_engine.generate(ask(photo_image), None, take, max_new_tokens=24, min_new_tokens=24)
     assert len(pieces) > 1 and all(pieces)
     assert threads == {caller}
     assert helpers_seen == []
-    assert engine.last_stats.output_tokens == 24
-    assert engine.last_stats.first_token_s is not None
+    assert tiny_engine.last_stats.output_tokens == 24
+    assert tiny_engine.last_stats.first_token_s is not None
 
 
-def test_generate_and_stream_give_the_same_greedy_answer(engine, photo):
+def test_generate_and_stream_give_the_same_greedy_answer(tiny_engine, photo_image):
     collected: list[str] = []
-    engine.generate(ask(photo), None, collected.append, max_new_tokens=16, min_new_tokens=16)
-    streamed = list(engine.stream(ask(photo), max_new_tokens=16, min_new_tokens=16))
+    tiny_engine.generate(ask(photo_image), None, collected.append, max_new_tokens=16, min_new_tokens=16)
+    streamed = list(tiny_engine.stream(ask(photo_image), max_new_tokens=16, min_new_tokens=16))
     assert "".join(collected) == "".join(streamed)
-    assert engine.last_stats.output_tokens == 16
+    assert tiny_engine.last_stats.output_tokens == 16
 
 
-def test_an_error_in_the_callback_stops_generation_and_propagates_unchanged(engine, photo):
+def test_an_error_in_the_callback_stops_generation_and_propagates_unchanged(tiny_engine, photo_image):
     class SpeakerBroke(RuntimeError):
         pass
 
@@ -82,16 +61,16 @@ def test_an_error_in_the_callback_stops_generation_and_propagates_unchanged(engi
             raise SpeakerBroke("boom")
 
     with pytest.raises(SpeakerBroke):
-        engine.generate(ask(photo), None, take, max_new_tokens=4000, min_new_tokens=4000)
+        tiny_engine.generate(ask(photo_image), None, take, max_new_tokens=4000, min_new_tokens=4000)
     assert calls == 2
-    assert engine.last_stats.output_tokens < 4000
+    assert tiny_engine.last_stats.output_tokens < 4000
     # The engine is usable afterwards.
     pieces: list[str] = []
-    engine.generate(ask(photo), None, pieces.append, max_new_tokens=4, min_new_tokens=4)
+    tiny_engine.generate(ask(photo_image), None, pieces.append, max_new_tokens=4, min_new_tokens=4)
     assert pieces
 
 
-def test_cancel_from_another_thread_stops_the_callback_generation(engine, photo):
+def test_cancel_from_another_thread_stops_the_callback_generation(tiny_engine, photo_image):
     token = CancelToken()
     pieces: list[str] = []
     after_cancel: list[str] = []
@@ -101,16 +80,16 @@ def test_cancel_from_another_thread_stops_the_callback_generation(engine, photo)
 
     timer = threading.Timer(0.3, token.cancel)
     timer.start()
-    engine.generate(ask(photo), token, take, max_new_tokens=4000, min_new_tokens=4000)
+    tiny_engine.generate(ask(photo_image), token, take, max_new_tokens=4000, min_new_tokens=4000)
     ended = time.perf_counter()
     timer.join()
     assert pieces, "some words should have arrived in 0.3 s"
     assert after_cancel == []
     assert ended - token.cancelled_at < 0.2
-    assert engine.last_stats.output_tokens < 4000
+    assert tiny_engine.last_stats.output_tokens < 4000
 
 
-def test_unload_during_generation_stops_it_without_cancelling_the_callers_token(tiny_model_dir, photo):
+def test_unload_during_generation_stops_it_without_cancelling_the_callers_token(tiny_model_dir, photo_image):
     from app.engine.transformers_engine import TransformersEngine
 
     eng = TransformersEngine(tiny_model_dir, device="cpu", settings=dict(SETTINGS))
@@ -128,7 +107,7 @@ def test_unload_during_generation_stops_it_without_cancelling_the_callers_token(
     unloader = threading.Thread(target=unload_soon)
     unloader.start()
     begun = time.perf_counter()
-    eng.generate(ask(photo), token, take, max_new_tokens=4000, min_new_tokens=4000)
+    eng.generate(ask(photo_image), token, take, max_new_tokens=4000, min_new_tokens=4000)
     unloader.join()
     assert started.is_set()
     assert not token.cancelled
@@ -193,7 +172,7 @@ def test_auto_cache_is_static_only_for_quantized_models_on_cuda(tiny_model_dir):
     assert choice("cuda", "nf4", "dynamic") is None
 
 
-def test_static_cache_gives_the_same_greedy_answer_as_the_dynamic_one(tiny_model_dir, photo, monkeypatch):
+def test_static_cache_gives_the_same_greedy_answer_as_the_dynamic_one(tiny_model_dir, photo_image, monkeypatch):
     import transformers
     from app.engine.transformers_engine import TransformersEngine
 
@@ -211,7 +190,7 @@ def test_static_cache_gives_the_same_greedy_answer_as_the_dynamic_one(tiny_model
         built.clear()
         eng = TransformersEngine(tiny_model_dir, device="cpu", settings=dict(SETTINGS, kv_cache=kind))
         pieces: list[str] = []
-        eng.generate(ask(photo), None, pieces.append, max_new_tokens=20, min_new_tokens=20)
+        eng.generate(ask(photo_image), None, pieces.append, max_new_tokens=20, min_new_tokens=20)
         assert eng.last_stats.output_tokens == 20
         assert not eng._static_cache_failed
         answers[kind], caches[kind] = "".join(pieces), list(built)
@@ -220,7 +199,7 @@ def test_static_cache_gives_the_same_greedy_answer_as_the_dynamic_one(tiny_model
     assert answers["static"] == answers["dynamic"]
 
 
-def test_a_failing_static_cache_falls_back_to_dynamic_for_good(tiny_model_dir, photo):
+def test_a_failing_static_cache_falls_back_to_dynamic_for_good(tiny_model_dir, photo_image):
     from app.engine.transformers_engine import TransformersEngine
 
     eng = TransformersEngine(tiny_model_dir, device="cpu", settings=dict(SETTINGS, kv_cache="static"))
@@ -236,16 +215,16 @@ def test_a_failing_static_cache_falls_back_to_dynamic_for_good(tiny_model_dir, p
 
     eng._model.generate = generate
     first: list[str] = []
-    eng.generate(ask(photo), None, first.append, max_new_tokens=6, min_new_tokens=6)
+    eng.generate(ask(photo_image), None, first.append, max_new_tokens=6, min_new_tokens=6)
     second: list[str] = []
-    eng.generate(ask(photo), None, second.append, max_new_tokens=6, min_new_tokens=6)
+    eng.generate(ask(photo_image), None, second.append, max_new_tokens=6, min_new_tokens=6)
     eng.unload()
     assert seen == ["static", None, None]
     assert first and "".join(first) == "".join(second)
     assert eng.last_stats.output_tokens == 6
 
 
-def test_a_failure_after_words_were_spoken_is_not_retried(tiny_model_dir, photo):
+def test_a_failure_after_words_were_spoken_is_not_retried(tiny_model_dir, photo_image):
     """A retry would repeat words the user already heard: report the failure instead."""
     from app.engine.transformers_engine import TransformersEngine
 
@@ -276,7 +255,7 @@ def test_a_failure_after_words_were_spoken_is_not_retried(tiny_model_dir, photo)
     eng._model.generate = generate
     pieces: list[str] = []
     with pytest.raises(InternalError):
-        eng.generate(ask(photo), None, pieces.append, max_new_tokens=20, min_new_tokens=20)
+        eng.generate(ask(photo_image), None, pieces.append, max_new_tokens=20, min_new_tokens=20)
     eng.unload()
     assert attempts == 1
     assert not eng._static_cache_failed
