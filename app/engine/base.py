@@ -220,6 +220,33 @@ class VisionEngine(ABC):
         """
 
 
+class CallbackEngine(VisionEngine):
+    """An engine whose native form is :meth:`generate`; :meth:`stream` runs it on a helper thread."""
+
+    def stream(
+        self,
+        conversation: Conversation,
+        cancel: CancelToken | None = None,
+        *,
+        max_new_tokens: int | None = None,
+        min_new_tokens: int | None = None,
+    ) -> Iterator[str]:
+        return stream_in_thread(
+            self, conversation, cancel, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens
+        )
+
+    @abstractmethod
+    def generate(
+        self,
+        conversation: Conversation,
+        cancel: CancelToken | None,
+        on_text: TextCallback,
+        *,
+        max_new_tokens: int | None = None,
+        min_new_tokens: int | None = None,
+    ) -> None: ...
+
+
 _END = object()
 
 

@@ -25,18 +25,18 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from app.catalogue import ModelEntry, default_entry, find_entry
 from app.download import installed_path
 from app.engine.base import (
+    CallbackEngine,
     CancelToken,
     Conversation,
     GenerationStats,
     StatusCallback,
     TextCallback,
     VisionEngine,
-    stream_in_thread,
 )
 from app.errors import BadInputError, ModelMissingError, OutOfMemoryError
 
@@ -151,7 +151,7 @@ def _from_hub_cache(hub_id: str, revision: str | None = None) -> Path:
     return Path(folder)
 
 
-class LazyEngine(VisionEngine):
+class LazyEngine(CallbackEngine):
     """Resolves and loads the real engine on first use; falls back to the CPU on GPU memory errors."""
 
     def __init__(self, model: str, device: str, settings: Any, *, status: StatusCallback | None, factory: EngineFactory):
@@ -226,18 +226,6 @@ class LazyEngine(VisionEngine):
             if self._engine is not None:
                 self._engine.unload()
                 self._engine = None
-
-    def stream(
-        self,
-        conversation: Conversation,
-        cancel: CancelToken | None = None,
-        *,
-        max_new_tokens: int | None = None,
-        min_new_tokens: int | None = None,
-    ) -> Iterator[str]:
-        return stream_in_thread(
-            self, conversation, cancel, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens
-        )
 
     def generate(
         self,

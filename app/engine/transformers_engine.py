@@ -47,17 +47,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from app.engine.base import (
+    CallbackEngine,
     CancelToken,
     Conversation,
     GenerationStats,
     StatusCallback,
     TextCallback,
-    VisionEngine,
     image_policy,
-    stream_in_thread,
 )
 from app.engine.model_files import ModelFolder, inspect_model_dir
 from app.engine.prompting import build_messages, fit_image, image_kwargs
@@ -139,7 +138,7 @@ def is_oom(exc: BaseException) -> bool:
     return name == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
-class TransformersEngine(VisionEngine):
+class TransformersEngine(CallbackEngine):
     """One local model folder on one device, loaded on first use."""
 
     def __init__(
@@ -271,19 +270,6 @@ class TransformersEngine(VisionEngine):
                     self._hooks.append(layer.register_forward_pre_hook(check))
 
     # --------------------------------------------------------------- generation
-    def stream(
-        self,
-        conversation: Conversation,
-        cancel: CancelToken | None = None,
-        *,
-        max_new_tokens: int | None = None,
-        min_new_tokens: int | None = None,
-    ) -> Iterator[str]:
-        """The iterator form, for callers that want one; the pipeline uses :meth:`generate`."""
-        return stream_in_thread(
-            self, conversation, cancel, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens
-        )
-
     def generate(
         self,
         conversation: Conversation,
