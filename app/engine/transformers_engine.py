@@ -344,7 +344,7 @@ class TransformersEngine(CallbackEngine):
 
         gen_kwargs = dict(
             inputs,
-            streamer=Streamer(tokenizer, skip_prompt=True, skip_special_tokens=True),  # fresh one per attempt
+            streamer=Streamer(tokenizer, skip_prompt=True, skip_special_tokens=True),
             stopping_criteria=StoppingCriteriaList([StopOnCancel()]),
             max_new_tokens=limit,
             do_sample=False,
