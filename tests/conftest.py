@@ -33,12 +33,17 @@ def smolvlm_dir() -> Path:
     return SMOLVLM_DIR
 
 
-@pytest.fixture
-def photo_path() -> Path:
+def shared_photo_path() -> Path:
+    """The shared photograph's path; skips the test when ../shared is not beside the checkout."""
     path = IMAGES_DIR / "chelsea.png"
     if not path.exists():
         pytest.skip("shared images not found beside the checkout")
     return path
+
+
+@pytest.fixture
+def photo_path() -> Path:
+    return shared_photo_path()
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +76,4 @@ def photo_image():
     """The shared photograph as an RGB PIL image."""
     from PIL import Image
 
-    path = IMAGES_DIR / "chelsea.png"
-    if not path.exists():
-        pytest.skip("shared images not found beside the checkout")
-    return Image.open(path).convert("RGB")
+    return Image.open(shared_photo_path()).convert("RGB")

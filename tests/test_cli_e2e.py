@@ -24,14 +24,15 @@ import pytest
 from PIL import Image
 
 try:
+    from tests.conftest import shared_photo_path
     from tests.make_images import bad_cases, text_image
     from tests.xvfb import start_xvfb
 except ImportError:  # tests/ on sys.path instead of the repository root
+    from conftest import shared_photo_path
     from make_images import bad_cases, text_image
     from xvfb import start_xvfb
 
 REPO = Path(__file__).resolve().parent.parent
-IMAGES_DIR = REPO.parent / "shared" / "images"
 
 #: Random weights never stop on their own: keep answers short so each run takes seconds.
 SHORT = ("--max-new-tokens", "16")
@@ -76,10 +77,7 @@ def answer_json(result) -> dict:
 
 @pytest.fixture(scope="module")
 def photo() -> Path:
-    path = IMAGES_DIR / "chelsea.png"
-    if not path.exists():
-        pytest.skip("shared images not found beside the checkout")
-    return path
+    return shared_photo_path()
 
 
 # ------------------------------------------------------------------- X server
