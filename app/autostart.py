@@ -15,9 +15,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from app import APP_NAME
-from app.atomic import write_bytes_atomic, write_text_atomic
-from app.errors import IrisError
+from . import APP_NAME
+from .atomic import write_bytes_atomic, write_text_atomic
+from .errors import IrisError
 
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 LAUNCH_AGENT_LABEL = "org.iris-assistant.iris"
@@ -32,7 +32,7 @@ def _platform() -> str:
 
 
 def launch_command() -> list[str]:
-    """How to start the app: the installed ``iris`` script, else this Python with ``-m app``."""
+    """How to start the app: the installed ``iris`` script, else this Python with ``-m`` and this package's name."""
     script = shutil.which("iris")
     if script:
         return [str(Path(script).resolve())]
@@ -41,7 +41,7 @@ def launch_command() -> list[str]:
         windowless = python.with_name("pythonw.exe")
         if windowless.exists():
             python = windowless
-    return [str(python), "-m", "app"]
+    return [str(python), "-m", __package__ or "iris_assistant"]
 
 
 # -- Linux ---------------------------------------------------------------------

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from app import paths
-from app.errors import BadInputError, InternalError
+from . import paths
+from .errors import BadInputError, InternalError
 
 DEVICES = ("cuda", "cpu")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")

@@ -20,8 +20,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from app import __version__
-from app.errors import BadInputError, CancelledError, ExitCode, IrisError, as_user_error
+from . import __version__
+from .errors import BadInputError, CancelledError, ExitCode, IrisError, as_user_error
 
 PROG = "iris"
 _DEBUG_ENV = "IRIS_DEBUG"
@@ -212,7 +212,7 @@ def _silence_stdout() -> None:
 def _quiet_libraries(debug: bool) -> None:
     """Keep library warnings, log records and progress bars off a screen reader's stderr
     (and library telemetry off the network)."""
-    from app.netguard import disable_library_telemetry
+    from .netguard import disable_library_telemetry
 
     disable_library_telemetry()
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "info" if debug else "error")
@@ -234,9 +234,9 @@ def _open_desktop_app(argv: list[str]) -> int:
     import importlib
 
     try:
-        gui = importlib.import_module("app.gui")
+        gui = importlib.import_module(f"{__package__}.gui")
     except ModuleNotFoundError as exc:
-        if exc.name not in ("app.gui",):
+        if exc.name != f"{__package__}.gui":
             raise IrisError(
                 f"The desktop app could not start because {exc.name} is missing. "
                 "Reinstall Iris, or use the iris command line."
@@ -260,7 +260,7 @@ class _Session:
     """One CLI invocation: the parsed flags, the core once built, and the output."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from app.notifier import Notifier
+        from .notifier import Notifier
 
         self.args = args
         self.core: Any = None
@@ -273,7 +273,7 @@ class _Session:
 
     # ------------------------------------------------------------- plumbing
     def _sink(self, message: Any) -> None:
-        from app.notifier import Level
+        from .notifier import Level
 
         if message.level is Level.ERROR:
             _print_error(message.text)
@@ -299,7 +299,7 @@ class _Session:
     @property
     def settings(self) -> Any:
         if self._settings is None:
-            from app.settings import Settings
+            from .settings import Settings
 
             settings = Settings.load(on_message=self.notifier.error)
             overrides = {"preset": self.args.preset, "max_new_tokens": self.args.max_new_tokens}
@@ -314,7 +314,7 @@ class _Session:
 
     def build(self, *, engine: bool, ocr: bool) -> Any:
         """Build the core with only the parts this command needs (read/speak never load torch)."""
-        from app.compose import build_core
+        from .compose import build_core
 
         self.core = build_core(
             settings=self.settings,
@@ -332,7 +332,7 @@ class _Session:
         return self.core
 
     def new_cancel(self) -> Any:
-        from app.engine.base import CancelToken
+        from .engine.base import CancelToken
 
         self.cancel = CancelToken()
         return self.cancel
@@ -392,7 +392,7 @@ class _Session:
 
     # -------------------------------------------------------------- actions
     def run(self) -> int:
-        from app import cli_actions
+        from . import cli_actions
 
         if self.args.wav is not None and self.args.no_speak:
             raise UsageError("Use --wav or --no-speak, not both. Run 'iris --help' for usage.")

@@ -12,23 +12,23 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.errors import BadInputError, ExitCode, ModelMissingError
+from .errors import BadInputError, ExitCode, ModelMissingError
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from app.cli import _Session
+    from .cli import _Session
 
 
 def _usage(text: str) -> BadInputError:
-    from app.cli import UsageError
+    from .cli import UsageError
 
     return UsageError(f"{text.rstrip('.')}. Run 'iris --help' for usage.")
 
 
 # ------------------------------------------------------------------- sources
 def _load_file(name: str) -> tuple["Image.Image", str]:
-    from app.images import load_image
+    from .images import load_image
 
     if name == "-":
         if sys.stdin is None or sys.stdin.isatty():
@@ -47,7 +47,7 @@ def _load_source(session: "_Session", image: str | None) -> tuple["Image.Image",
     if args.screen:
         if image is not None:
             raise _usage("Give an image file or --screen, not both")
-        from app.capture.screen import ScreenCapture
+        from .capture.screen import ScreenCapture
 
         source = ScreenCapture(monitor=args.monitor)
         return source.grab(), source.label, True
@@ -111,7 +111,7 @@ class _MissingEngine:
 
 
 def run_ask(session: "_Session") -> int:
-    from app.pipeline import validate_question
+    from .pipeline import validate_question
 
     args = session.args
     words = list(args.words)
@@ -140,8 +140,8 @@ def run_read(session: "_Session") -> int:
 
 
 def run_speak(session: "_Session") -> int:
-    from app.pipeline import Answer
-    from app.speech.chunker import chunk_text
+    from .pipeline import Answer
+    from .speech.chunker import chunk_text
 
     words = list(session.args.text)
     if words == ["-"]:
@@ -204,8 +204,8 @@ def _default_for_text(value: Any) -> str:
 def _models_list(session: "_Session") -> int:
     import json
 
-    from app.catalogue import load_catalogue
-    from app.download import installed_path
+    from .catalogue import load_catalogue
+    from .download import installed_path
 
     rows = []
     for entry in load_catalogue():
@@ -284,8 +284,8 @@ class ProgressBar:
 
 
 def _models_download(session: "_Session") -> int:
-    from app.catalogue import require_entry
-    from app.download import download_model, installed_path
+    from .catalogue import require_entry
+    from .download import download_model, installed_path
 
     entry = require_entry(session.args.name)
     existing = installed_path(entry)

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.engine.base import VisionEngine
-from app.jobs import Deliver, JobRunner, _call_now
-from app.notifier import Notifier
-from app.pipeline import Assistant
-from app.settings import Settings
-from app.speech.base import Speaker
+from .engine.base import VisionEngine
+from .jobs import Deliver, JobRunner, _call_now
+from .notifier import Notifier
+from .pipeline import Assistant
+from .settings import Settings
+from .speech.base import Speaker
 
 
 @dataclass
@@ -62,12 +62,12 @@ def build_core(
     if settings is None:
         settings = Settings.load(on_message=notifier.error)
     if speaker is None:
-        from app.speech.factory import create_speaker
+        from .speech.factory import create_speaker
 
         speaker = create_speaker(settings, wav_path=wav_path, enabled=speak, on_message=notifier.error)
     notifier.set_speaker(speaker)
     if engine is None and with_engine:
-        from app.engine.loading import create_engine
+        from .engine.loading import create_engine
 
         engine = create_engine(
             model=model or settings["model"],
@@ -75,7 +75,7 @@ def build_core(
             settings=settings,
         )
     if ocr is None and with_ocr:
-        from app.ocr import TextReader
+        from .ocr import TextReader
 
         ocr = TextReader()
     assistant = Assistant(engine=engine, speaker=speaker, notifier=notifier, settings=settings, ocr=ocr)

@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from app import paths
-from app.atomic import write_text_atomic
-from app.catalogue import ModelEntry
-from app.engine.base import CancelToken
-from app.errors import CancelledError, ModelMissingError
+from . import paths
+from .atomic import write_text_atomic
+from .catalogue import ModelEntry
+from .engine.base import CancelToken
+from .errors import CancelledError, ModelMissingError
 
 ALLOW_PATTERNS = ["*.safetensors", "*.json", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
 MARKER = ".iris-download.json"

@@ -23,8 +23,8 @@ from typing import Callable
 
 from PIL import Image
 
-from app import paths
-from app.atomic import write_bytes_atomic, write_text_atomic
+from . import paths
+from .atomic import write_bytes_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 

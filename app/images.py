@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from app.errors import BadInputError
+from .errors import BadInputError
 
 #: Largest file Iris will read, checked before reading.
 MAX_FILE_BYTES = 100 * 1024 * 1024

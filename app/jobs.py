@@ -16,8 +16,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from app.engine.base import CancelToken
-from app.errors import CancelledError, IrisError, as_user_error
+from .engine.base import CancelToken
+from .errors import CancelledError, IrisError, as_user_error
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from PIL import Image
 
-from app.errors import InternalError, ModelMissingError
+from .errors import InternalError, ModelMissingError
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class TextReader:
     def _load_locked(self) -> None:
         if self._engine is not None:
             return
-        from app.netguard import disable_library_telemetry
+        from .netguard import disable_library_telemetry
 
         disable_library_telemetry()  # onnxruntime would otherwise send usage telemetry
         try:

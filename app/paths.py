@@ -7,11 +7,12 @@ suite points it at a temporary directory so no test touches a real profile.
 from __future__ import annotations
 
 import os
+import importlib.resources
 from pathlib import Path
 
 import platformdirs
 
-from app import APP_ID
+from . import APP_ID
 
 
 def _home() -> Path | None:
@@ -47,13 +48,24 @@ def history_dir() -> Path:
 
 
 def repo_root() -> Path:
-    """The source tree (the project is installed editable; see README)."""
+    """The source checkout this package was imported from (``app/..``)."""
     return Path(__file__).resolve().parent.parent
 
 
+def bundled_dir(name: str) -> Path:
+    """``models`` or ``resources``: shipped inside the installed package, or at the checkout's top.
+
+    A wheel (and the PyInstaller bundle) carries them as ``iris_assistant/models`` and
+    ``iris_assistant/resources``; an editable install or a plain checkout keeps the
+    repository layout, one folder above the package.
+    """
+    inside = Path(str(importlib.resources.files(__package__ or "app") / name))
+    return inside if inside.is_dir() else repo_root() / name
+
+
 def resources_dir() -> Path:
-    return repo_root() / "resources"
+    return bundled_dir("resources")
 
 
 def catalogue_path() -> Path:
-    return repo_root() / "models" / "catalogue.json"
+    return bundled_dir("models") / "catalogue.json"

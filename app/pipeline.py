@@ -17,12 +17,12 @@ from typing import Any, Callable
 
 from PIL import Image
 
-from app.engine.base import CancelToken, Conversation, VisionEngine
-from app.errors import BadInputError, ModelMissingError
-from app.notifier import Notifier
-from app.settings import Settings
-from app.speech.base import Speaker
-from app.speech.chunker import SentenceChunker, chunk_text
+from .engine.base import CancelToken, Conversation, VisionEngine
+from .errors import BadInputError, ModelMissingError
+from .notifier import Notifier
+from .settings import Settings
+from .speech.base import Speaker
+from .speech.chunker import SentenceChunker, chunk_text
 
 MAX_QUESTION_CHARS = 2000
 BLANK_SCREEN_TEXT = "The screen appears to be blank."
@@ -236,7 +236,7 @@ class Assistant:
         if not getattr(engine, "fell_back_to_cpu", False) or self._fallback_announced_for is engine:
             return
         self._fallback_announced_for = engine
-        from app.engine.loading import CPU_FALLBACK_MESSAGE
+        from .engine.loading import CPU_FALLBACK_MESSAGE
 
         self.notifier.info(CPU_FALLBACK_MESSAGE)
 
@@ -414,6 +414,6 @@ def _as_sentence(text: str) -> str:
 
 
 def _is_blank(image: Image.Image) -> bool:
-    from app.capture.blank import is_blank
+    from .capture.blank import is_blank
 
     return is_blank(image)

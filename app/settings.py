@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from app import paths
-from app.atomic import write_text_atomic
+from . import paths
+from .atomic import write_text_atomic
 
 SCHEMA_VERSION = 1
 

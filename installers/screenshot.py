@@ -3,7 +3,7 @@
     xvfb-run -s '-screen 0 1280x800x24' python installers/screenshot.py [OUT.png]
 
 The window is the real one; the answers come from the scripted demo engine
-(:class:`app.engine.mock.MockEngine`), because the screenshot shows the
+(:class:`tests.mock_engine.MockEngine`), because the screenshot shows the
 interface, not a model's quality. It describes a real photo from
 ``../shared/images`` (or a drawn stand-in), asks one follow-up question and
 saves ``resources/screenshot-main-window.png``.
@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
 
     qapp = QApplication(["iris"])
     from app.compose import build_core
-    from app.engine.mock import MockEngine
+    from tests.mock_engine import MockEngine
     from app.gui.app import IrisApp
     from app.gui.bridge import MainThreadDispatcher
     from app.speech.base import SilentSpeaker

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from app import cli, compose
-from app.engine.mock import MockEngine
+from tests.mock_engine import MockEngine
 from app.errors import CaptureError, ExitCode, ModelMissingError
 from app.speech.base import SilentSpeaker
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from app.engine.base import CancelToken, Conversation, stream_in_thread
-from app.engine.mock import MockEngine
+from tests.mock_engine import MockEngine
 from app.errors import InternalError
 from tests.conftest import TINY_ENGINE_SETTINGS as SETTINGS
 

@@ -17,7 +17,7 @@ from app.catalogue import default_entry
 from app.engine import loading
 from app.engine.base import Conversation
 from app.engine.loading import CPU_FALLBACK_MESSAGE, create_engine
-from app.engine.mock import MockEngine
+from tests.mock_engine import MockEngine
 from app.engine.model_files import check_safetensors, inspect_model_dir
 from app.errors import BadInputError, ModelLoadError, ModelMissingError, OutOfMemoryError
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from app.engine.base import CancelToken
-from app.engine.mock import MockEngine
+from tests.mock_engine import MockEngine
 from app.errors import BadInputError, ModelLoadError, ModelMissingError
 from app.notifier import Notifier
 from app.pipeline import MAX_QUESTION_CHARS, Answer, Assistant

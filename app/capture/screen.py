@@ -13,8 +13,8 @@ from typing import Any
 
 from PIL import Image
 
-from app.capture.base import CaptureSource
-from app.errors import CaptureError
+from .base import CaptureSource
+from ..errors import CaptureError
 
 Region = tuple[int, int, int, int]  # (left, top, width, height)
 

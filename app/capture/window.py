@@ -14,9 +14,9 @@ import sys
 
 from PIL import Image
 
-from app.capture.base import CaptureSource
-from app.capture.screen import ScreenCapture, virtual_desktop
-from app.errors import CaptureError
+from .base import CaptureSource
+from .screen import ScreenCapture, virtual_desktop
+from ..errors import CaptureError
 
 Rect = tuple[int, int, int, int]  # (left, top, width, height), absolute desktop pixels
 

@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from app.catalogue import ModelEntry, default_entry, find_entry
-from app.download import installed_path
-from app.engine.base import (
+from ..catalogue import ModelEntry, default_entry, find_entry
+from ..download import installed_path
+from .base import (
     CallbackEngine,
     CancelToken,
     Conversation,
@@ -38,7 +38,7 @@ from app.engine.base import (
     TextCallback,
     VisionEngine,
 )
-from app.errors import BadInputError, ModelMissingError, OutOfMemoryError
+from ..errors import BadInputError, ModelMissingError, OutOfMemoryError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ EngineFactory = Callable[[Path, str, Any, str], VisionEngine]
 
 
 def _transformers_factory(path: Path, device: str, settings: Any, name: str) -> VisionEngine:
-    from app.engine.transformers_engine import TransformersEngine
+    from .transformers_engine import TransformersEngine
 
     return TransformersEngine(
         path, device=device, settings=settings, model_name=name, precision=os.environ.get("IRIS_PRECISION", "auto")

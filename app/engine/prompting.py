@@ -11,8 +11,8 @@ from typing import Any
 
 from PIL import Image
 
-from app.engine.base import Conversation, ImagePolicy
-from app.errors import BadInputError
+from .base import Conversation, ImagePolicy
+from ..errors import BadInputError
 
 #: Idefics3-style processors: the image is cut into square tiles plus a global view.
 TILING_FAMILIES = frozenset({"idefics3", "smolvlm"})

@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from app.engine.base import (
+from .base import (
     CallbackEngine,
     CancelToken,
     Conversation,
@@ -58,9 +58,9 @@ from app.engine.base import (
     TextCallback,
     image_policy,
 )
-from app.engine.model_files import ModelFolder, inspect_model_dir
-from app.engine.prompting import build_messages, fit_image, image_kwargs
-from app.errors import InternalError, IrisError, ModelLoadError, OutOfMemoryError
+from .model_files import ModelFolder, inspect_model_dir
+from .prompting import build_messages, fit_image, image_kwargs
+from ..errors import InternalError, IrisError, ModelLoadError, OutOfMemoryError
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 def main(argv: list[str] | None = None) -> int:
     """Open the Iris window and run until the user quits; returns the exit code."""
-    from app.gui.app import run
+    from .app import run
 
     return run(argv)
 

@@ -19,14 +19,14 @@ from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
-from app.compose import Core, build_core
-from app.errors import IrisError
-from app.gui.bridge import MainThreadDispatcher
-from app.gui.controller import Controller
-from app.gui.hotkeys import HotkeyManager
-from app.gui.main_window import MainWindow
-from app.notifier import Notifier
-from app.settings import Settings
+from ..compose import Core, build_core
+from ..errors import IrisError
+from .bridge import MainThreadDispatcher
+from .controller import Controller
+from .hotkeys import HotkeyManager
+from .main_window import MainWindow
+from ..notifier import Notifier
+from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class IrisApp:
 
     # -------------------------------------------------------- live settings
     def _make_engine(self):
-        from app.engine.loading import create_engine
+        from ..engine.loading import create_engine
 
         return create_engine(self.settings["model"], self.settings["device"], self.settings)
 
@@ -180,7 +180,7 @@ class IrisApp:
             elif key == "history_limit" and self.history is not None:
                 self.history.set_limit(int(value))
             elif key == "start_with_system":
-                from app.autostart import set_autostart
+                from ..autostart import set_autostart
 
                 set_autostart(bool(value))
                 self.notifier.done("Iris will start when you log in." if value
@@ -189,7 +189,7 @@ class IrisApp:
             self.notifier.error(exc.message)
 
     def _replace_speaker(self) -> None:
-        from app.speech.factory import create_speaker
+        from ..speech.factory import create_speaker
 
         old = self.core.speaker
         new = create_speaker(self.settings, on_message=self.notifier.error)
@@ -225,7 +225,7 @@ class IrisApp:
 
 def _make_history(settings: Settings, notifier: Notifier) -> Any | None:
     try:
-        from app.history import History
+        from ..history import History
     except ImportError:  # pragma: no cover - history ships with the app
         return None
     return History(enabled=settings["history_enabled"], limit=settings["history_limit"], on_message=notifier.error)

@@ -14,7 +14,7 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from app.notifier import Level, Message
+from ..notifier import Level, Message
 
 log = logging.getLogger(__name__)
 

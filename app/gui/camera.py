@@ -17,8 +17,8 @@ from PIL import Image
 from PySide6.QtCore import QEventLoop, QObject, QTimer, QUrl, Slot
 from PySide6.QtGui import QImage
 
-from app.errors import BadInputError, CaptureError
-from app.gui.multimedia import QtMultimedia, quiet_backend, video_inputs
+from ..errors import BadInputError, CaptureError
+from .multimedia import QtMultimedia, quiet_backend, video_inputs
 
 QCamera = QtMultimedia.QCamera
 QMediaCaptureSession = QtMultimedia.QMediaCaptureSession

@@ -18,11 +18,11 @@ from typing import Any, Callable, Sequence
 from PIL import Image
 from PySide6.QtCore import QObject, Signal
 
-from app.capture.base import CaptureSource
-from app.compose import Core
-from app.engine.base import CancelToken, Conversation, VisionEngine
-from app.errors import BadInputError, CancelledError, IrisError, ModelLoadError, ModelMissingError
-from app.pipeline import Answer, validate_question
+from ..capture.base import CaptureSource
+from ..compose import Core
+from ..engine.base import CancelToken, Conversation, VisionEngine
+from ..errors import BadInputError, CancelledError, IrisError, ModelLoadError, ModelMissingError
+from ..pipeline import Answer, validate_question
 
 log = logging.getLogger(__name__)
 
@@ -32,32 +32,32 @@ CameraGrab = Callable[..., Image.Image]
 
 
 def _screen_source() -> CaptureSource:
-    from app.capture.screen import ScreenCapture
+    from ..capture.screen import ScreenCapture
 
     return ScreenCapture()
 
 
 def _window_source() -> CaptureSource:
-    from app.capture.window import ActiveWindowCapture
+    from ..capture.window import ActiveWindowCapture
 
     return ActiveWindowCapture()
 
 
 def _camera_grab(camera_id: str | None = None) -> Image.Image:
-    from app.gui.camera import grab_camera_frame
+    from .camera import grab_camera_frame
 
     return grab_camera_frame(camera_id)
 
 
 def _load_image(path: str | Path) -> Image.Image:
-    from app.images import load_image
+    from ..images import load_image
 
     return load_image(path)
 
 
 def _display_name(path: str | Path) -> str:
     try:
-        from app.images import printable_name
+        from ..images import printable_name
 
         return printable_name(path)
     except ImportError:  # pragma: no cover - app.images always ships with the app

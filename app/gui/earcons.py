@@ -16,8 +16,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, QUrl
 
-from app import paths
-from app.gui.multimedia import QtMultimedia, audio_output_available, quiet_backend
+from .. import paths
+from .multimedia import QtMultimedia, audio_output_available, quiet_backend
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.history import Entry, History
+from ..history import Entry, History
 
 EMPTY_TEXT = "No history yet. Answers appear here when history is on."
 OFF_TEXT = "History is off. Turn it on in Settings to keep earlier answers and their pictures."

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.settings import SCHEMA_BY_KEY, Settings
+from ..settings import SCHEMA_BY_KEY, Settings
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPlainTextEdit, QVBoxLayout, QWidget
 
-from app.gui.hotkeys import HOTKEY_ACTIONS, HotkeyError, parse_hotkey
+from .hotkeys import HOTKEY_ACTIONS, HotkeyError, parse_hotkey
 
 
 @dataclass(frozen=True)

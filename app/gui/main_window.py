@@ -22,13 +22,13 @@ from PySide6.QtWidgets import (
     QPushButton, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
 )
 
-from app.errors import BadInputError, IrisError
-from app.gui.bridge import StatusSink
-from app.gui.controller import Controller
-from app.gui.conversation import ConversationView, ImagePreview
-from app.gui.keymap import MENUS, WINDOW_ACTIONS, ShortcutsDialog, shortcut_text
-from app.gui.mime import could_be_image, has_image_payload, image_from_mime, local_files, paths_in_text
-from app.notifier import Level
+from ..errors import BadInputError, IrisError
+from .bridge import StatusSink
+from .controller import Controller
+from .conversation import ConversationView, ImagePreview
+from .keymap import MENUS, WINDOW_ACTIONS, ShortcutsDialog, shortcut_text
+from .mime import could_be_image, has_image_payload, image_from_mime, local_files, paths_in_text
+from ..notifier import Level
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ class MainWindow(QMainWindow):
             self.actions["history"].setEnabled(False)
             return
         try:
-            from app.gui.history_view import HistoryPanel
+            from .history_view import HistoryPanel
         except ImportError:
             self.actions["history"].setEnabled(False)
             return
@@ -210,7 +210,7 @@ class MainWindow(QMainWindow):
 
     def _make_ticker(self) -> Any | None:
         try:
-            from app.gui.earcons import WorkingTicker
+            from .earcons import WorkingTicker
         except ImportError:
             return None
         ticker = WorkingTicker(self)
@@ -345,7 +345,7 @@ class MainWindow(QMainWindow):
 
     def take_camera_picture(self) -> None:
         try:
-            from app.gui.camera import list_cameras
+            from .camera import list_cameras
         except ImportError:
             self._say_error("The camera needs the PySide6 multimedia add-ons, which are not installed.")
             return
@@ -437,7 +437,7 @@ class MainWindow(QMainWindow):
         if self._raise_dialog("settings"):
             return
         try:
-            from app.gui.settings_dialog import SettingsDialog
+            from .settings_dialog import SettingsDialog
         except ImportError:
             self._say_error("The settings dialog is not available in this build.")
             return
@@ -463,9 +463,9 @@ class MainWindow(QMainWindow):
         if self._raise_dialog("model"):
             return
         try:
-            from app.catalogue import default_entry
-            from app.download import download_model
-            from app.gui.model_dialog import ModelSetupDialog
+            from ..catalogue import default_entry
+            from ..download import download_model
+            from .model_dialog import ModelSetupDialog
 
             entry = default_entry(_device_hint(self.settings["device"]))
         except ImportError:

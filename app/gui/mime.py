@@ -15,7 +15,7 @@ from PIL import Image
 from PySide6.QtCore import QBuffer, QIODevice, QMimeData, QUrl
 from PySide6.QtGui import QImage
 
-from app.errors import BadInputError
+from ..errors import BadInputError
 
 
 def could_be_image(mime: QMimeData | None) -> bool:
@@ -77,6 +77,6 @@ def image_from_mime(mime: QMimeData) -> Image.Image:
     buffer = QBuffer()
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     qimage.save(buffer, "PNG")
-    from app.images import load_image
+    from ..images import load_image
 
     return load_image(bytes(buffer.data()))

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine.base import CancelToken
-from app.errors import CancelledError, as_user_error
+from ..engine.base import CancelToken
+from ..errors import CancelledError, as_user_error
 
 log = logging.getLogger(__name__)
 

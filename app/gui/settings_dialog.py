@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import as_user_error
-from app.settings import SCHEMA, SCHEMA_BY_KEY, Setting, Settings
+from ..errors import as_user_error
+from ..settings import SCHEMA, SCHEMA_BY_KEY, Setting, Settings
 
 # (group title, keys) in the order they appear; keys not listed go to "Other".
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -113,7 +113,7 @@ def normalise_hotkey(text: str) -> tuple[str, frozenset[str] | None, str | None]
     if not text:
         return "", None, None
     try:
-        from app.gui.hotkeys import HotkeyError, parse_hotkey  # noqa: PLC0415
+        from .hotkeys import HotkeyError, parse_hotkey  # noqa: PLC0415
     except ImportError:
         problem = _simple_hotkey_problem(text)
         keys = frozenset(p.strip("<>") for p in text.lower().replace(" ", "").split("+"))
@@ -447,7 +447,7 @@ class SettingsDialog(QDialog):
 def _catalogue_names() -> list[str]:
     """Model names from the catalogue, when it is available (it is optional here)."""
     try:
-        from app.catalogue import load_catalogue  # noqa: PLC0415
+        from ..catalogue import load_catalogue  # noqa: PLC0415
 
         return [entry.name for entry in load_catalogue()]
     except Exception:  # noqa: BLE001 - no catalogue: the model field is free text

@@ -17,8 +17,8 @@ import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
-from app.speech.base import BackendError, SpeechBackend, VoiceSettings, match_voice
-from app.speech.wav import Player, kill_quietly, read_wav
+from .base import BackendError, SpeechBackend, VoiceSettings, match_voice
+from .wav import Player, kill_quietly, read_wav
 
 _NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0) if sys.platform == "win32" else 0
 

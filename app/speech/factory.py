@@ -12,19 +12,19 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable
 
-from app.speech.base import SilentSpeaker, Speaker, SpeechBackend, VoiceSettings
+from .base import SilentSpeaker, Speaker, SpeechBackend, VoiceSettings
 
 DEFAULT_ORDER = ("pyttsx3", "espeak-ng")
 
 
 def _pyttsx3() -> SpeechBackend:
-    from app.speech.pyttsx3_engine import Pyttsx3Backend
+    from .pyttsx3_engine import Pyttsx3Backend
 
     return Pyttsx3Backend()
 
 
 def _espeak() -> SpeechBackend:
-    from app.speech.espeak_engine import EspeakNgBackend
+    from .espeak_engine import EspeakNgBackend
 
     return EspeakNgBackend()
 
@@ -78,7 +78,7 @@ def create_speaker(
     names = engine_chain(choice)
     if not names:
         return SilentSpeaker()
-    from app.speech.manager import EngineSpeaker
+    from .manager import EngineSpeaker
 
     speaker = EngineSpeaker(
         [BACKENDS[name] for name in names],

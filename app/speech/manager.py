@@ -23,9 +23,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence, Union
 
-from app.speech.base import BackendError, Speaker, SpeechBackend, VoiceSettings
-from app.speech.chunker import split_for_speech
-from app.speech.wav import SinkError, WavSink
+from .base import BackendError, Speaker, SpeechBackend, VoiceSettings
+from .chunker import split_for_speech
+from .wav import SinkError, WavSink
 
 log = logging.getLogger(__name__)
 

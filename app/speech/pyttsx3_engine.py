@@ -36,8 +36,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from app.speech.base import BackendError, SpeechBackend, VoiceSettings, match_voice
-from app.speech.wav import Player, read_wav
+from .base import BackendError, SpeechBackend, VoiceSettings, match_voice
+from .wav import Player, read_wav
 
 
 def _quiet(*args: Any, **kwargs: Any) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Sequence
 
-from app.speech.base import BackendError
+from .base import BackendError
 
 
 class SinkError(BackendError):

@@ -1,6 +1,6 @@
 """Fixtures for the desktop app: the real window and controller over a core with test doubles.
 
-The engine is :class:`app.engine.mock.MockEngine` (or the tiny real model in one
+The engine is :class:`tests.mock_engine.MockEngine` (or the tiny real model in one
 test), speech is :class:`SilentSpeaker` (it records what it was asked to say),
 OCR and capture are small fakes, so the widgets are real and everything else is
 fast and deterministic. The app is built through :class:`app.gui.app.IrisApp`,
@@ -105,7 +105,7 @@ def photo_paths() -> list[Path]:
 def make_app(qtbot, qapp):
     """``make_app(engine=None, ocr=None, settings=None, history=None) -> Harness`` with the window shown."""
     from app.compose import build_core
-    from app.engine.mock import MockEngine
+    from tests.mock_engine import MockEngine
     from app.gui.app import IrisApp
     from app.gui.bridge import MainThreadDispatcher
     from app.notifier import Notifier

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from app.compose import build_core
-from app.engine.mock import MockEngine
+from tests.mock_engine import MockEngine
 from app.errors import ModelMissingError
 from app.gui.bridge import MainThreadDispatcher
 from app.gui.controller import Controller

@@ -188,7 +188,7 @@ def test_real_global_hotkey_fires_under_xvfb(qtbot, xvfb_display):
 
 @pytest.mark.xvfb
 def test_hotkey_drives_the_app_end_to_end_under_xvfb(make_app, qtbot, xvfb_display):
-    from app.engine.mock import MockEngine
+    from tests.mock_engine import MockEngine
 
     h = make_app(MockEngine(" ".join(f"Word{i}." for i in range(20)), token_delay=0.05))
     h.iris.hotkeys.start()

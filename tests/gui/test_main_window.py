@@ -15,7 +15,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 
-from app.engine.mock import MockEngine
+from tests.mock_engine import MockEngine
 from app.errors import ModelMissingError
 from app.gui.conversation import IRIS_PREFIX, STOPPED_MARK
 from app.gui.keymap import WINDOW_ACTIONS
@@ -421,7 +421,7 @@ SCALE_PROBE = textwrap.dedent(
                            and "propagateSizeHints" not in msg else None)
     app = QApplication(["iris"])
     from app.compose import build_core
-    from app.engine.mock import MockEngine
+    from tests.mock_engine import MockEngine
     from app.gui.app import IrisApp
     from app.gui.bridge import MainThreadDispatcher
     from app.speech.base import SilentSpeaker

@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from app.engine.base import CancelToken
-from app.engine.mock import MockEngine
+from tests.mock_engine import MockEngine
 from app.errors import IrisError
 from app.notifier import Level, Message, Notifier
 from app.speech.base import SilentSpeaker

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.engine.mock import MockEngine
+from tests.mock_engine import MockEngine
 from app.history import History
 from tests.make_images import text_image, write_test_video
 from tests.reliability.conftest import tree
@@ -244,7 +244,7 @@ def test_screen_describe_and_read_write_no_file_unless_history_is_on(
 
 
 def test_camera_frames_stay_in_memory(rig, tmp_path, audit, private_tmp, iris_home):
-    from app.capture.video import VideoFileSource
+    from tests.video_source import VideoFileSource
 
     video = write_test_video(tmp_path / "camera.avi", frames=6)
     camera = VideoFileSource(video)

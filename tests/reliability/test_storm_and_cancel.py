@@ -15,7 +15,7 @@ import time
 import pytest
 from PIL import Image
 
-from app.engine.mock import MockEngine
+from tests.mock_engine import MockEngine
 from app.speech.base import SpeechBackend
 from app.speech.manager import EngineSpeaker
 
