@@ -6,6 +6,12 @@ GUI's status bar) and the speaker receive it. Messages sent before any display
 sink is attached are buffered and replayed when the first one attaches, so
 nothing said during start-up is lost. Likewise, messages posted before a
 speaker exists (settings load first) are spoken when the speaker is set.
+
+Messages never cut each other off: an error is spoken with priority NEXT
+(after the sentence playing now, before queued speech, in order with other
+errors), everything else with NORMAL priority, queued behind the answer. So
+four messages in a row are all heard, in order; only a newer job's cancel or
+Stop silences them.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import threading
 from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Protocol
+
+from .speech.base import Priority
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +41,13 @@ class Message:
     speak: bool = True
 
 
+#: How each level is spoken (NVDA's speech priorities).
+PRIORITY = {Level.INFO: Priority.NORMAL, Level.WORKING: Priority.NORMAL, Level.DONE: Priority.NORMAL,
+            Level.ERROR: Priority.NEXT}
+
+
 class _SpeakerLike(Protocol):
-    def speak(self, text: str, *, interrupt: bool = False) -> None: ...
+    def speak(self, text: str, *, priority: Priority = Priority.NORMAL) -> None: ...
 
 
 Sink = Callable[[Message], None]
@@ -55,6 +68,8 @@ class Notifier:
         with self._lock:
             self._speaker = speaker
             pending, self._unspoken = (self._unspoken, []) if speaker is not None else ([], self._unspoken)
+        if speaker is None:
+            return
         for message in pending:
             self._speak(speaker, message)
 
@@ -91,7 +106,7 @@ class Notifier:
     @staticmethod
     def _speak(speaker: _SpeakerLike, message: Message) -> None:
         try:
-            speaker.speak(message.text, interrupt=message.level is Level.ERROR)
+            speaker.speak(message.text, priority=PRIORITY[message.level])
         except Exception:  # a broken speaker must never break messaging
             log.exception("speaker failed while announcing a message")
 

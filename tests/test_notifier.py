@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 
+from app.engine.base import CancelToken
 from app.notifier import Level, Message, Notifier
-from app.speech.base import SilentSpeaker
+from app.speech.base import Priority, SilentSpeaker
+from tests.speech_doubles import timed_speaker
 
 
 def test_messages_before_any_sink_are_replayed_in_order_to_the_first_sink():
@@ -72,17 +75,68 @@ def test_speaker_can_be_attached_later_and_says_what_came_before():
     assert speaker.spoken == ["before", "after"]
 
 
-def test_errors_interrupt_speech_and_other_levels_do_not():
+def test_errors_go_before_queued_speech_and_never_interrupt():
     speaker = SilentSpeaker()
     notifier = Notifier(speaker)
     notifier.info("status")
     notifier.error("It broke.")
-    assert speaker.spoken == ["status", "<interrupt>", "It broke."]
+    assert speaker.spoken == ["status", "It broke."]  # no "<interrupt>": nothing was cut
+    assert speaker.priorities == [Priority.NORMAL, Priority.NEXT]
 
 
+def test_four_messages_in_a_row_are_all_heard_in_order():
+    """A corrupt-settings notice and hotkey conflicts at start-up, then a status: a voice that takes
+    time must say every one, whole and in order (errors used to interrupt each other)."""
+    speaker, voice = timed_speaker(seconds_per_char=0.004)
+    notifier = Notifier(speaker)
+    messages = ["Your settings file was damaged; defaults are used.",
+                "The describe hotkey is taken by another program.",
+                "The read hotkey is taken by another program.",
+                "Iris is ready."]
+    notifier.error(messages[0])
+    notifier.error(messages[1])
+    notifier.error(messages[2])
+    notifier.info(messages[3])
+    assert speaker.wait(10)
+    assert voice.heard() == messages
+    assert not any(p.cut for p in voice.timeline)
+    speaker.close()
+
+
+def test_an_error_waits_for_the_sentence_playing_and_goes_before_the_rest_of_the_answer():
+    speaker, voice = timed_speaker(seconds_per_char=0.004)
+    notifier = Notifier(speaker)
+    job = CancelToken()
+    for sentence in ("First sentence of the answer.", "Second sentence.", "Third sentence."):
+        speaker.speak(sentence, owner=job)
+    assert voice.playing.wait(5)
+    notifier.error("History could not be saved.")
+    notifier.working("Describing the screen.")
+    assert speaker.wait(10)
+    assert voice.heard() == ["First sentence of the answer.", "History could not be saved.", "Second sentence.",
+                             "Third sentence.", "Describing the screen."]
+    assert not any(p.cut for p in voice.timeline)  # a working message never cut the answer
+    speaker.close()
+
+
+def test_a_newer_job_silences_the_old_jobs_speech_but_not_messages():
+    speaker, voice = timed_speaker(seconds_per_char=0.01)
+    notifier = Notifier(speaker)
+    old = CancelToken()
+    speaker.speak("Old one, which is rather long to say.", owner=old)
+    speaker.speak("Old two.", owner=old)
+    assert voice.playing.wait(5)
+    notifier.error("An error that must still be heard.")
+    moment = time.perf_counter()
+    old.cancel()
+    assert speaker.wait(10)
+    assert voice.silent_at(moment) < 0.05
+    assert "Old two." not in voice.heard()
+    assert voice.heard()[-1] == "An error that must still be heard."
+    speaker.close()
 def test_a_failing_sink_or_speaker_never_breaks_messaging():
     class BrokenSpeaker(SilentSpeaker):
-        def speak(self, text, *, interrupt=False):
+        def speak(self, text, **kwargs):
             raise RuntimeError("audio device gone")
 
     notifier = Notifier(BrokenSpeaker())

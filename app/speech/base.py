@@ -1,25 +1,53 @@
-"""The tiny speech interface every engine implements, plus the silent fallback."""
+"""The tiny speech interface every output implements, plus the silent fallback.
+
+Every utterance has a :class:`Priority` (as NVDA's speech priorities) and may
+have an *owner*: the job's cancel token. When the owner is cancelled (a newer
+request, Stop, a superseding hotkey) every output drops what that owner
+queued and silences what it is playing, at once; nothing else is cut.
+"""
 
 from __future__ import annotations
 
 import threading
+import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
-# Events a speaker reports to listeners: ("started"|"finished"|"audio"|"error", text)
-# "audio" means the utterance's audio is synthesized and ready to play (or written).
+# Events a speaker reports to listeners: ("started"|"audio"|"finished"|"error"|"cancelled", text).
+# "audio" means the utterance's audio is ready (synthesized, written, or handed to the screen
+# reader and begun); "cancelled" means it was dropped from the queue without being spoken.
 SpeechListener = Callable[[str, str], None]
 
 
+class Priority(IntEnum):
+    """When an utterance is spoken (NVDA's SpeechPriority)."""
+
+    NORMAL = 0  # after everything already queued (answers, status)
+    NEXT = 1  # after what is playing now, before queued NORMAL speech (errors)
+    NOW = 2  # at once; interrupted lower-priority speech is spoken again afterwards
+
+
+class Owner(Protocol):
+    """What an utterance belongs to: a job's :class:`app.engine.base.CancelToken`."""
+
+    @property
+    def cancelled(self) -> bool: ...
+
+    def on_cancel(self, callback: Callable[[], None]) -> None: ...
+
+
 class Speaker(ABC):
-    """Speaks text one utterance at a time, in order, without blocking the caller."""
+    """Speaks text one utterance at a time, in priority order, without blocking the caller."""
 
     name: str = "speaker"
 
     def __init__(self) -> None:
         self._listeners: list[SpeechListener] = []
+        self._watched: "weakref.WeakSet[object]" = weakref.WeakSet()
+        self._watch_lock = threading.Lock()
 
     def add_listener(self, listener: SpeechListener) -> None:
         self._listeners.append(listener)
@@ -38,9 +66,28 @@ class Speaker(ABC):
             except Exception:
                 pass
 
+    def _watch(self, owner: Owner) -> None:
+        """Make ``owner``'s cancellation silence what it queued here (once per owner)."""
+        with self._watch_lock:
+            if owner in self._watched:
+                return
+            self._watched.add(owner)
+        ref = weakref.ref(self)
+
+        def on_cancel() -> None:
+            speaker = ref()
+            if speaker is not None:
+                speaker.cancel_owner(owner)
+
+        owner.on_cancel(on_cancel)
+
     @abstractmethod
-    def speak(self, text: str, *, interrupt: bool = False) -> None:
-        """Queue text; with ``interrupt`` drop everything queued or playing first."""
+    def speak(self, text: str, *, interrupt: bool = False, priority: Priority = Priority.NORMAL,
+              owner: Owner | None = None) -> None:
+        """Queue text by ``priority``; ``owner`` cancelled drops it; ``interrupt`` stops everything first."""
+
+    def cancel_owner(self, owner: Owner) -> None:
+        """Drop what ``owner`` queued and silence it if it is playing (any thread, returns at once)."""
 
     @abstractmethod
     def stop(self) -> None:
@@ -73,13 +120,18 @@ class SilentSpeaker(Speaker):
     def __init__(self) -> None:
         super().__init__()
         self.spoken: list[str] = []
+        self.priorities: list[Priority] = []  # one per entry of ``spoken`` that is text
         self._lock = threading.Lock()
 
-    def speak(self, text: str, *, interrupt: bool = False) -> None:
+    def speak(self, text: str, *, interrupt: bool = False, priority: Priority = Priority.NORMAL,
+              owner: Owner | None = None) -> None:
         with self._lock:
+            if owner is not None and owner.cancelled:
+                return
             if interrupt:
                 self.spoken.append("<interrupt>")
             self.spoken.append(text)
+            self.priorities.append(priority)
         self._emit("started", text)
         self._emit("audio", text)
         self._emit("finished", text)
@@ -159,7 +211,7 @@ def match_voice(wanted: str, voices: list[tuple[str, str]]) -> str | None:
     wanted = (wanted or "").strip().lower()
     if not wanted:
         return None
-    for voice_id, name in voices:
+    for voice_id, _name in voices:
         if wanted == voice_id.lower():
             return voice_id
     for voice_id, name in voices:

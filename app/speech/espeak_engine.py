@@ -47,7 +47,7 @@ class EspeakNgBackend(SpeechBackend):
         self._player: Player | None = None
         self._voices: list[tuple[str, str]] = []
         self._workdir: Path | None = None
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._count = 0
 

@@ -1,9 +1,11 @@
-"""The speaker that drives backends: one queue, one worker thread, a fallback chain.
+"""The speaker that drives backends (Iris's own voice): one queue, one worker thread, a fallback chain.
 
-Utterances are spoken one at a time, in order, on a single worker thread (the
-thread that owns the backend, as SAPI5 and NSSS require). ``stop()`` sets the
-running utterance's cancel token, kills its process and drops the queue, and
-returns at once. Like NVDA's synthDriverHandler, if a backend fails to start or
+Utterances are spoken one at a time on a single worker thread (the thread that
+owns the backend, as SAPI5 and NSSS require), by priority: NOW before NEXT
+before NORMAL, in order within each; a NOW utterance interrupts lower speech,
+which is spoken again afterwards. ``stop()`` sets the running utterance's
+cancel token, kills its process and drops the queue, and returns at once;
+``cancel_owner(job)`` does the same for one job's utterances only. Like NVDA's synthDriverHandler, if a backend fails to start or
 dies mid-utterance the speaker moves to the next one (ultimately silence),
 re-speaks the interrupted part with it and tells the user ONCE through
 ``on_message``; nothing ever raises into the caller. With ``wav_path`` every
@@ -19,11 +21,11 @@ import tempfile
 import threading
 import time
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
-from .base import BackendError, Speaker, SpeechBackend, VoiceSettings
+from .base import BackendError, Owner, Priority, Speaker, SpeechBackend, VoiceSettings
 from .chunker import split_for_speech
 from .wav import SinkError, WavSink
 
@@ -33,6 +35,14 @@ BackendFactory = Callable[[], SpeechBackend]
 BackendSpec = Union[SpeechBackend, BackendFactory]
 
 UTTERANCE_CHARS = 400  # longest text handed to a backend in one call
+DEFAULT_VOICE = VoiceSettings()
+
+
+@dataclass
+class _Item:
+    text: str
+    priority: Priority
+    owner: Owner | None
 
 
 class EngineSpeaker(Speaker):
@@ -42,7 +52,7 @@ class EngineSpeaker(Speaker):
         self,
         backends: Sequence[BackendSpec],
         *,
-        voice: VoiceSettings = VoiceSettings(),
+        voice: VoiceSettings = DEFAULT_VOICE,
         wav_path: str | Path | None = None,
         on_message: Callable[[str], None] | None = None,
     ) -> None:
@@ -57,9 +67,11 @@ class EngineSpeaker(Speaker):
         self._tmpdir: Path | None = None
         self._count = 0
         self._cond = threading.Condition()
-        self._queue: deque[str] = deque()
+        self._queues: dict[Priority, deque[_Item]] = {p: deque() for p in Priority}
         self._pending = 0  # queued + the one being spoken
         self._cancel: threading.Event | None = None
+        self._current: _Item | None = None
+        self._requeue = False  # the running item was interrupted by NOW speech: say it again
         self._closed = False
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="iris-speech", daemon=True)
@@ -75,37 +87,82 @@ class EngineSpeaker(Speaker):
         """Block until a backend has started (or all failed); tests and start-up use it."""
         return self._ready.wait(timeout)
 
-    def speak(self, text: str, *, interrupt: bool = False) -> None:
+    def speak(self, text: str, *, interrupt: bool = False, priority: Priority = Priority.NORMAL,
+              owner: Owner | None = None) -> None:
         text = (text or "").strip()
         if not text:
             return
         own_thread = threading.current_thread() is self._thread
         if interrupt and not own_thread:
             self.stop()
+        if owner is not None:
+            self._watch(owner)
+        target: tuple[threading.Event | None, SpeechBackend | None] = (None, None)
         with self._cond:
-            if self._closed:
+            if self._closed or (owner is not None and owner.cancelled):
                 return
+            item = _Item(text, priority, owner)
             if own_thread:
                 # Our own notices (a fallback report) go first and never cut off the answer.
-                self._queue.appendleft(text)
+                self._queues[max(priority, Priority.NEXT)].appendleft(item)
             else:
-                self._queue.append(text)
+                self._queues[priority].append(item)
             self._pending += 1
+            current = self._current
+            if priority is Priority.NOW and current is not None and current.priority < Priority.NOW:
+                self._requeue = True
+                target = (self._cancel, self._backend)
             self._cond.notify_all()
+        self._interrupt(*target)
+
+    def cancel_owner(self, owner: Owner) -> None:
+        dropped: list[str] = []
+        with self._cond:
+            for queue in self._queues.values():
+                keep = [item for item in queue if item.owner is not owner]
+                dropped += [item.text for item in queue if item.owner is owner]
+                queue.clear()
+                queue.extend(keep)
+            self._pending -= len(dropped)
+            target: tuple[threading.Event | None, SpeechBackend | None] = (None, None)
+            if self._current is not None and self._current.owner is owner:
+                self._requeue = False
+                target = (self._cancel, self._backend)  # taken now: the next utterance must not be cut
+            self._cond.notify_all()
+        self._interrupt(*target)
+        for text in dropped:
+            self._emit("cancelled", text)
 
     def stop(self) -> None:
+        dropped: list[str] = []
         with self._cond:
-            self._pending -= len(self._queue)
-            self._queue.clear()
+            for queue in self._queues.values():
+                dropped += [item.text for item in queue]
+                queue.clear()
+            self._pending -= len(dropped)
+            self._requeue = False
             cancel, backend = self._cancel, self._backend
             self._cond.notify_all()
-        if cancel is not None:
+        self._interrupt(cancel, backend)
+        for text in dropped:
+            self._emit("cancelled", text)
+
+    def _interrupt(self, cancel: threading.Event | None, backend: SpeechBackend | None) -> None:
+        """Cut the utterance whose cancel event this is, unless the worker has moved on (any thread).
+
+        Checked and done under the lock the worker takes to start an utterance, so the
+        next utterance is never cut by mistake; ``interrupt()`` returns at once by contract.
+        """
+        if cancel is None:
+            return
+        with self._cond:
             cancel.set()
-            if backend is not None:
-                try:
-                    backend.interrupt()
-                except Exception:
-                    log.exception("speech interrupt failed")
+            if backend is None or self._cancel is not cancel:
+                return
+            try:
+                backend.interrupt()
+            except Exception:
+                log.exception("speech interrupt failed")
 
     def wait(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -120,7 +177,7 @@ class EngineSpeaker(Speaker):
         return True
 
     def configure(self, *, rate: int | None = None, volume: float | None = None, voice: str | None = None) -> None:
-        changes: dict[str, object] = {}
+        changes: dict[str, Any] = {}
         if rate is not None:
             changes["rate"] = max(40, min(int(rate), 900))
         if volume is not None:
@@ -163,20 +220,30 @@ class EngineSpeaker(Speaker):
             self._ready.set()
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
+                while not self._closed and not any(self._queues.values()):
                     self._cond.wait()
                 if self._closed:
                     break
-                text = self._queue.popleft()
+                item = next(q for p, q in sorted(self._queues.items(), reverse=True) if q).popleft()
+                if item.owner is not None and item.owner.cancelled:
+                    self._pending -= 1
+                    self._cond.notify_all()
+                    continue
                 cancel = self._cancel = threading.Event()
+                self._current, self._requeue = item, False
             try:
-                self._utter(text, cancel)
+                self._utter(item.text, cancel)
             except Exception:  # never let the worker die
                 log.exception("speech worker error")
             finally:
                 with self._cond:
                     self._cancel = None
-                    self._pending -= 1
+                    self._current = None
+                    if self._requeue and not self._closed:
+                        self._queues[item.priority].appendleft(item)  # said again after the NOW speech
+                    else:
+                        self._pending -= 1
+                    self._requeue = False
                     self._cond.notify_all()
         self._drop_backend()
         if self._tmpdir is not None:

@@ -94,7 +94,7 @@ def default_driver() -> str:
 def _init_com() -> None:
     """SAPI5 is COM: a worker thread must join an apartment before creating the voice."""
     try:
-        import pythoncom  # type: ignore[import-not-found]
+        import pythoncom  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
         pythoncom.CoInitialize()
     except Exception:

@@ -33,7 +33,7 @@ class WavFormat:
     rate: int = 22050
 
 
-def read_wav(path: str | os.PathLike) -> tuple[WavFormat, bytes]:
+def read_wav(path: str | os.PathLike[str]) -> tuple[WavFormat, bytes]:
     """Format and raw frames of a PCM WAV file; raises BackendError if it is not one."""
     try:
         with wave.open(str(path), "rb") as reader:
@@ -44,13 +44,13 @@ def read_wav(path: str | os.PathLike) -> tuple[WavFormat, bytes]:
     return fmt, frames
 
 
-def wav_duration(path: str | os.PathLike) -> float:
+def wav_duration(path: str | os.PathLike[str]) -> float:
     """Seconds of audio in a WAV file."""
     with wave.open(str(path), "rb") as reader:
         return reader.getnframes() / float(reader.getframerate())
 
 
-def write_wav(path: str | os.PathLike, frames: bytes, fmt: WavFormat = WavFormat()) -> None:
+def write_wav(path: str | os.PathLike[str], frames: bytes, fmt: WavFormat = WavFormat()) -> None:
     with wave.open(str(path), "wb") as writer:
         writer.setnchannels(fmt.channels)
         writer.setsampwidth(fmt.sample_width)
@@ -58,7 +58,7 @@ def write_wav(path: str | os.PathLike, frames: bytes, fmt: WavFormat = WavFormat
         writer.writeframes(frames)
 
 
-def write_silence(path: str | os.PathLike, seconds: float, fmt: WavFormat = WavFormat()) -> None:
+def write_silence(path: str | os.PathLike[str], seconds: float, fmt: WavFormat = WavFormat()) -> None:
     frames = int(round(seconds * fmt.rate))
     write_wav(path, b"\0" * frames * fmt.channels * fmt.sample_width, fmt)
 
@@ -69,12 +69,12 @@ def convert_frames(frames: bytes, src: WavFormat, dst: WavFormat) -> bytes:
         return frames if src == dst else b""
     import numpy as np  # only when engines disagree on the format
 
-    _DTYPES = {1: np.uint8, 2: np.int16, 4: np.int32}
-    if src.sample_width not in _DTYPES or dst.sample_width not in _DTYPES:
+    dtypes = {1: np.uint8, 2: np.int16, 4: np.int32}
+    if src.sample_width not in dtypes or dst.sample_width not in dtypes:
         raise BackendError("The speech engine produced sound in a format Iris cannot use.",
                            detail=f"sample width {src.sample_width} -> {dst.sample_width}")
     usable = len(frames) - len(frames) % (src.channels * src.sample_width)
-    data = np.frombuffer(frames[:usable], dtype=_DTYPES[src.sample_width]).astype(np.float64)
+    data = np.frombuffer(frames[:usable], dtype=dtypes[src.sample_width]).astype(np.float64)
     if src.sample_width == 1:
         data = (data - 128.0) / 128.0
     else:
@@ -90,14 +90,14 @@ def convert_frames(frames: bytes, src: WavFormat, dst: WavFormat) -> bytes:
         out = np.round(data * 127.0 + 128.0).astype(np.uint8)
     else:
         scale = float(2 ** (8 * dst.sample_width - 1) - 1)
-        out = np.round(data * scale).astype(_DTYPES[dst.sample_width])
+        out = np.round(data * scale).astype(dtypes[dst.sample_width])
     return out.astype(out.dtype.newbyteorder("<")).tobytes()
 
 
 class WavSink:
     """Appends utterances, in order, to one WAV file that stays valid after each append."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.format: WavFormat | None = None
         self.frames_written = 0
@@ -105,7 +105,7 @@ class WavSink:
         self._writer: wave.Wave_write | None = None
         self._lock = threading.Lock()
 
-    def append_file(self, path: str | os.PathLike) -> float:
+    def append_file(self, path: str | os.PathLike[str]) -> float:
         """Append one utterance's WAV file; returns the seconds added."""
         fmt, frames = read_wav(path)
         return self.append(frames, fmt)
@@ -176,7 +176,7 @@ _PLAYERS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def kill_quietly(proc: subprocess.Popen | None) -> None:
+def kill_quietly(proc: subprocess.Popen[bytes] | None) -> None:
     """Kill a child process that may already have ended (used by every stop)."""
     if proc is not None and proc.poll() is None:
         try:
@@ -204,7 +204,7 @@ class Player:
         if not found:
             raise BackendError("Iris found no program to play sound (such as paplay or aplay).")
         self.command = found
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
     def probe(self, workdir: Path) -> None:
@@ -216,7 +216,7 @@ class Player:
         finally:
             path.unlink(missing_ok=True)
 
-    def play(self, path: str | os.PathLike, cancel: threading.Event, *, timeout: float | None = None) -> None:
+    def play(self, path: str | os.PathLike[str], cancel: threading.Event, *, timeout: float | None = None) -> None:
         """Play one file, blocking; returns early (without error) once ``cancel`` is set."""
         with self._lock:
             if cancel.is_set():
