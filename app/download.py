@@ -2,7 +2,9 @@
 
 huggingface_hub's ``snapshot_download`` does the work at the pinned revision,
 fetching only safetensors weights and json/tokenizer files (never pickle
-weights or ONNX/GGUF extras). An interrupted download resumes where it
+weights or ONNX/GGUF extras). A GGUF entry (for the llama.cpp engine) fetches
+exactly its two listed files, the text model and its mmproj, with the same
+progress bar. An interrupted download resumes where it
 stopped: the hub keeps partial files under ``<dest>/.cache``. A marker file
 records whether the folder is complete, so a half-downloaded model is never
 mistaken for an installed one.
@@ -19,7 +21,7 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from . import paths
 from .atomic import write_text_atomic
@@ -36,10 +38,18 @@ def model_dir(entry: ModelEntry) -> Path:
     return paths.models_dir() / entry.name
 
 
+def patterns_for(entry: ModelEntry) -> list[str]:
+    """The files to fetch: a GGUF entry's two files, or a transformers folder's safe files."""
+    return list(entry.files) if entry.format == "gguf" else ALLOW_PATTERNS
+
+
 def installed_path(entry: ModelEntry) -> Path | None:
     """The model's folder if it is complete (or was copied in by hand), else None."""
     folder = model_dir(entry)
-    if not (folder / "config.json").is_file():
+    if entry.format == "gguf":
+        if not all((folder / name).is_file() for name in entry.files):
+            return None
+    elif not (folder / "config.json").is_file():
         return None
     marker = folder / MARKER
     if marker.exists():
@@ -77,8 +87,8 @@ def download_model(
             repo_id=entry.hub_id,
             revision=entry.revision,
             local_dir=str(dest),
-            allow_patterns=ALLOW_PATTERNS,
-            tqdm_class=meter.tqdm_class(),
+            allow_patterns=patterns_for(entry),
+            tqdm_class=meter.tqdm_class(),  # type: ignore[no-untyped-call]
         )
     except _Stop:
         raise CancelledError("Download stopped. Run the same command again to resume it.") from None
@@ -97,16 +107,21 @@ def download_model(
     return dest
 
 
-def _remote_files(entry: ModelEntry, hub) -> dict[str, int]:
+def _remote_files(entry: ModelEntry, hub: Any) -> dict[str, int]:
     """File name -> size for the files we want at the pinned revision (also checks the network)."""
-    from huggingface_hub.utils import filter_repo_objects
+    from huggingface_hub.utils import filter_repo_objects  # type: ignore[attr-defined]
 
     try:
         info = hub.HfApi().model_info(entry.hub_id, revision=entry.revision, files_metadata=True)
     except Exception as exc:  # noqa: BLE001
         raise _download_error(entry, exc) from None
     siblings = list(info.siblings or [])
-    wanted = set(filter_repo_objects([s.rfilename for s in siblings], allow_patterns=ALLOW_PATTERNS))
+    wanted = set(filter_repo_objects([s.rfilename for s in siblings], allow_patterns=patterns_for(entry)))
+    if entry.format == "gguf" and not set(entry.files) <= wanted:
+        raise ModelMissingError(
+            f"The model hub has no {', '.join(sorted(set(entry.files) - wanted))} in {entry.hub_id}; "
+            "the catalogue entry may be out of date."
+        )
     return {s.rfilename: int(s.size or 0) for s in siblings if s.rfilename in wanted}
 
 
@@ -135,9 +150,10 @@ def _download_error(entry: ModelEntry, exc: BaseException) -> ModelMissingError:
     )
 
 
-def _marker(dest: Path) -> dict:
+def _marker(dest: Path) -> dict[str, Any]:
     try:
-        return json.loads((dest / MARKER).read_text(encoding="utf-8"))
+        data = json.loads((dest / MARKER).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
 
@@ -160,7 +176,8 @@ class _Meter:
 
     INTERVAL = 0.2
 
-    def __init__(self, dest: Path, files: dict[str, int], total: int, progress, cancel) -> None:
+    def __init__(self, dest: Path, files: dict[str, int], total: int, progress: ProgressCallback | None,
+                 cancel: CancelToken | None) -> None:
         self.dest, self.files, self.total = dest, files, total
         self.progress, self.cancel = progress, cancel
         self._last = 0.0
@@ -189,22 +206,22 @@ class _Meter:
             self._last = now
         self.progress(self.done_bytes() if done is None else done, self.total)
 
-    def tqdm_class(self):
-        from tqdm.auto import tqdm
+    def tqdm_class(self) -> Any:
+        from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
         meter = self
 
         class Progress(tqdm):  # type: ignore[misc, valid-type]
-            def __init__(self, *args, **kwargs):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
                 kwargs.pop("name", None)
                 kwargs["disable"] = True
                 super().__init__(*args, **kwargs)
 
-            def update(self, n=1):
+            def update(self, n: float | None = 1) -> Any:
                 meter.report()
                 return super().update(n)
 
-            def __iter__(self):
+            def __iter__(self) -> Any:
                 for item in super().__iter__():
                     meter.report()
                     yield item

@@ -2,7 +2,7 @@
 # What runs on a lent GPU machine (one H100 here): the latency benchmark with the
 # 2.2B architecture in 4-bit, its levers, and the 256M model, into $OUT.
 #
-#   bash benchmarks/gpu_run.sh [full] [main] [levers[=LABEL,LABEL]] [small] [diag]   (default: full)
+#   bash benchmarks/gpu_run.sh [full] [main] [levers[=LABEL,LABEL]] [small] [llamacpp] [diag]   (default: full)
 #
 # full = main + levers in one report (one default Iris run serves both).
 #
@@ -67,6 +67,14 @@ for phase in $phases; do
     small)
       python3 benchmarks/latency.py --device cuda --arch smolvlm-256m --child-timeout 200 \
         --out "$OUT/gpu-smolvlm-256m.json" 2>&1 | grep -v "Loading weights" | tee -a "$LOG" ;;
+    llamacpp)  # llama.cpp CUDA (Q4_K_M + bf16 mmproj, all layers offloaded) next to transformers nf4.
+      # Needs a CUDA build of llama-cpp-python carried in $G/llama-site (CMAKE_ARGS="-DGGML_CUDA=on"
+      # pip install llama-cpp-python==0.3.36, about 20 minutes) and the GGUF pair made on the CPU
+      # machine in benchmarks/out/latency/gguf/smolvlm2-2.2b/ (benchmarks/engines.py). NOT run yet:
+      # no GPU was lent to the session that wrote it.
+      PYTHONPATH=$G/llama-site:$PYTHONPATH python3 benchmarks/latency.py --engine transformers,llamacpp --device cuda \
+        --arch smolvlm2-2.2b --runs 3 --json > "$OUT/gpu-engines-smolvlm2-2.2b.json" 2>>"$LOG"
+      tail -n 40 "$OUT/gpu-engines-smolvlm2-2.2b.json" | tee -a "$LOG" ;;
     diag)  # where the engine's CUDA decode time goes (threaded streamer vs generate() on the caller)
       python3 benchmarks/results/gpu_thread_diag.py 2>&1 | grep -v "Loading weights" | tee -a "$LOG" ;;
     *) echo "unknown phase $phase" ;;

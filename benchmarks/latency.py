@@ -4,6 +4,8 @@ Usage::
 
     python benchmarks/latency.py [--device cpu|cuda] [--arch smolvlm-256m|smolvlm2-2.2b]
                                  [--json] [--quick] [--runs N] [--levers] [--out FILE]
+    python benchmarks/latency.py --engine transformers,llamacpp [--arch ...] [--server URL]
+                                 (engines side by side: benchmarks/engines.py)
 
 Same machine, same run, same model folder (real-size architecture, random
 weights, real tokenizer and processor: see benchmarks/archs.py), same image,
@@ -456,6 +458,12 @@ def _cpu_name() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a == "--engine" or a.startswith("--engine=") or a == "--server" for a in argv):
+        # Engines side by side (transformers, llama.cpp, a model server): benchmarks/engines.py.
+        import engines
+
+        return int(engines.main(argv))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--arch", default="smolvlm-256m", choices=sorted(archs.ARCHS))

@@ -9,7 +9,7 @@ from dataclasses import asdict, fields
 import pytest
 
 from app import paths
-from app.catalogue import ModelEntry, default_entry, find_entry, load_catalogue, require_entry
+from app.catalogue import REQUIRED, ModelEntry, default_entry, find_entry, load_catalogue, require_entry
 from app.engine.prompting import PIXEL_BUDGET_FAMILIES, TILING_FAMILIES
 from app.errors import BadInputError, InternalError
 
@@ -35,7 +35,7 @@ def test_every_entry_has_every_field_with_the_right_type():
     assert len(raw) >= 2
     names = {f.name for f in fields(ModelEntry)}
     for item in raw:
-        assert set(item) == names, item.get("name")
+        assert set(REQUIRED) <= set(item) <= names, item.get("name")
         for key, kind in FIELD_TYPES.items():
             assert isinstance(item[key], kind), (item["name"], key)
         assert item["default_for"] in (None, "cuda", "cpu")
@@ -104,4 +104,38 @@ def test_broken_catalogue_is_an_internal_error(tmp_path, breakage):
 def test_entries_round_trip_to_the_json():
     raw = {m["name"]: m for m in raw_catalogue()["models"]}
     for entry in load_catalogue():
-        assert asdict(entry) == raw[entry.name]
+        data = asdict(entry)
+        data["files"] = list(data["files"])
+        assert {k: v for k, v in data.items() if k in raw[entry.name]} == raw[entry.name]
+
+
+def test_auto_prefers_the_2b_gguf_on_a_processor_only_when_llama_cpp_and_memory_allow():
+    from app.catalogue import auto_choice
+
+    installed = {"qwen3-vl-2b-gguf", "smolvlm-256m"}
+
+    def is_installed(entry):
+        return entry.name in installed
+
+    choice = auto_choice("cpu", is_installed, llama_available=True, free_mb=8000)
+    assert choice.entry.name == "qwen3-vl-2b-gguf" and choice.entry.engine == "llama.cpp"
+    choice = auto_choice("cpu", is_installed, llama_available=False, free_mb=8000)
+    assert choice.entry.name == "smolvlm-256m" and "qwen3-vl-2b-gguf" in choice.reason
+    choice = auto_choice("cpu", is_installed, llama_available=True, free_mb=1000)
+    assert choice.entry.name == "smolvlm-256m" and "qwen3-vl-2b-gguf" in choice.reason
+    nothing = auto_choice("cpu", lambda entry: False, llama_available=True, free_mb=8000)
+    assert nothing.entry is None and "iris models download" in nothing.reason
+
+
+def test_auto_on_a_graphics_card_prefers_the_gpu_default():
+    from app.catalogue import auto_choice
+
+    choice = auto_choice("cuda", lambda e: True, llama_available=True, free_mb=100)
+    assert choice.entry == default_entry("cuda")
+
+
+def test_gguf_entries_name_a_text_model_and_its_vision_file():
+    for entry in load_catalogue():
+        if entry.format == "gguf":
+            assert len(entry.files) == 2 and "mmproj" in entry.files[1].lower() and entry.ram_mb > 0
+            assert entry.licence in PERMISSIVE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -158,3 +159,34 @@ def test_hand_copied_folder_counts_as_installed(entry):
     folder.mkdir(parents=True)
     (folder / "config.json").write_text("{}")
     assert installed_path(entry) == folder
+
+
+def test_a_gguf_entry_fetches_exactly_its_two_files_with_progress(monkeypatch):
+    from app.catalogue import find_entry
+
+    gguf = find_entry("qwen3-vl-2b-gguf")
+    assert gguf is not None and gguf.format == "gguf"
+    files = {gguf.files[0]: 40_000, gguf.files[1]: 20_000, "Qwen3VL-2B-Instruct-F16.gguf": 90_000, "README.md": 10}
+    monkeypatch.setattr(sys.modules[__name__], "FILES", files)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", fake_info(files))
+    calls: list = []
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", make_fake_snapshot(calls))
+    progress: list = []
+    assert installed_path(gguf) is None
+    folder = download_model(gguf, progress=lambda done, total: progress.append((done, total)))
+    assert calls[0]["allow_patterns"] == list(gguf.files)
+    assert sorted(p.name for p in folder.glob("*.gguf")) == sorted(gguf.files)
+    assert progress[-1] == (60_000, 60_000) and installed_path(gguf) == folder
+    (folder / gguf.files[1]).unlink()  # the vision file missing: not installed
+    assert installed_path(gguf) is None
+
+
+def test_a_gguf_entry_whose_files_are_not_on_the_hub_is_one_sentence(monkeypatch):
+    from app.catalogue import find_entry
+
+    gguf = find_entry("smolvlm-256m-gguf")
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", fake_info({"other.gguf": 5}))
+    with pytest.raises(ModelMissingError) as info:
+        download_model(gguf)
+    assert "\n" not in info.value.message
+

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from app.engine.base import CancelToken, Conversation, stream_in_thread
-from tests.mock_engine import MockEngine
 from app.errors import InternalError
 from tests.conftest import TINY_ENGINE_SETTINGS as SETTINGS
+from tests.mock_engine import MockEngine
 
 
 def ask(image, question: str = "Describe this picture.") -> Conversation:
@@ -174,6 +174,7 @@ def test_auto_cache_is_static_only_for_quantized_models_on_cuda(tiny_model_dir):
 
 def test_static_cache_gives_the_same_greedy_answer_as_the_dynamic_one(tiny_model_dir, photo_image, monkeypatch):
     import transformers
+
     from app.engine.transformers_engine import TransformersEngine
 
     built: list[str] = []

@@ -17,9 +17,9 @@ from app.catalogue import default_entry
 from app.engine import loading
 from app.engine.base import Conversation
 from app.engine.loading import CPU_FALLBACK_MESSAGE, create_engine
-from tests.mock_engine import MockEngine
 from app.engine.model_files import check_safetensors, inspect_model_dir
 from app.errors import BadInputError, ModelLoadError, ModelMissingError, OutOfMemoryError
+from tests.mock_engine import MockEngine
 
 REPO = Path(__file__).resolve().parent.parent
 SETTINGS = {"cpu_threads": 2, "preset": "fast", "max_new_tokens": 16}

@@ -32,11 +32,43 @@ class CancelToken:
         self._event = threading.Event()
         self._parent = parent
         self.cancelled_at: float | None = None
+        self._callbacks: list[Callable[[], None]] = []
+        self._callback_lock = threading.Lock()
 
     def cancel(self) -> None:
-        if not self._event.is_set():
+        with self._callback_lock:
+            if self._event.is_set():
+                return
             self.cancelled_at = time.perf_counter()
             self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # a listener must never break cancellation
+                pass
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, on the cancelling thread, when this token (or a parent) is cancelled.
+
+        Runs at once if already cancelled. The speech layer uses it so a
+        cancelled job's queued and playing speech is dropped in every output.
+        """
+        if self._parent is not None:
+            gate = threading.Lock()
+            inner = callback
+
+            def once() -> None:
+                if gate.acquire(blocking=False):  # the first of parent and self wins
+                    inner()
+
+            self._parent.on_cancel(once)
+            callback = once
+        with self._callback_lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
 
     @property
     def cancelled(self) -> bool:
@@ -145,6 +177,8 @@ class VisionEngine(ABC):
     model_name: str = "unknown"
     device: str = "cpu"
     quantization: str = "none"
+    #: Which engine answers: "transformers", "llama.cpp" or "server" (reported in --json).
+    engine_name: str = "unknown"
 
     def __init__(self) -> None:
         self.last_stats = GenerationStats()

@@ -13,6 +13,7 @@ import json
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import ModelLoadError, ModelMissingError
 
@@ -29,7 +30,7 @@ class ModelFolder:
     """What a valid model folder holds."""
 
     path: Path
-    config: dict
+    config: dict[str, Any]
     weights: list[Path] = field(default_factory=list)
 
     @property

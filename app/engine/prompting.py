@@ -11,8 +11,8 @@ from typing import Any
 
 from PIL import Image
 
-from .base import Conversation, ImagePolicy
 from ..errors import BadInputError
+from .base import Conversation, ImagePolicy
 
 #: Idefics3-style processors: the image is cut into square tiles plus a global view.
 TILING_FAMILIES = frozenset({"idefics3", "smolvlm"})

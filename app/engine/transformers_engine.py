@@ -49,6 +49,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ..errors import InternalError, IrisError, ModelLoadError, OutOfMemoryError
 from .base import (
     CallbackEngine,
     CancelToken,
@@ -59,8 +60,8 @@ from .base import (
     image_policy,
 )
 from .model_files import ModelFolder, inspect_model_dir
+from .prefix_cache import REUSABLE_FAMILIES, PrefixCache, image_key
 from .prompting import build_messages, fit_image, image_kwargs
-from ..errors import InternalError, IrisError, ModelLoadError, OutOfMemoryError
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,8 @@ def is_oom(exc: BaseException) -> bool:
 class TransformersEngine(CallbackEngine):
     """One local model folder on one device, loaded on first use."""
 
+    engine_name = "transformers"
+
     def __init__(
         self,
         model_path: str | Path,
@@ -167,6 +170,8 @@ class TransformersEngine(CallbackEngine):
         # The running generation's own cancel token, read by the layer hooks and cancelled by unload().
         self._active: CancelToken | None = None
         self._static_cache_failed = False
+        # The previous request's KV cache, so a follow-up does not re-read the picture.
+        self._prefix = PrefixCache()
 
     # ------------------------------------------------------------------ loading
     @property
@@ -190,7 +195,7 @@ class TransformersEngine(CallbackEngine):
                 status(f"Loading the description model {self.model_name}.")
             model, precision = self._load_weights(folder, torch, transformers)
             try:
-                processor = transformers.AutoProcessor.from_pretrained(
+                processor = transformers.AutoProcessor.from_pretrained(  # type: ignore[no-untyped-call]
                     str(folder.path), trust_remote_code=False, local_files_only=True
                 )
             except Exception as exc:
@@ -247,6 +252,7 @@ class TransformersEngine(CallbackEngine):
             self._hooks.clear()
             self._model = None
             self._processor = None
+            self._prefix.clear()
             self.quantization = "none"
             self._free(sys.modules.get("torch"))
 
@@ -326,7 +332,7 @@ class TransformersEngine(CallbackEngine):
                     stats.output_tokens += int(value.numel())
                     if stats.first_token_s is None:
                         stats.first_token_s = time.perf_counter() - start
-                super().put(value)
+                super().put(value)  # type: ignore[no-untyped-call]
 
             def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
                 if not text or cancel.cancelled:
@@ -358,11 +364,19 @@ class TransformersEngine(CallbackEngine):
         cache = self._cache_implementation()
         if cache:
             gen_kwargs["cache_implementation"] = cache
+        model_type = self._folder.model_type if self._folder else ""
+        reuse = not cache and model_type in REUSABLE_FAMILIES
+        key = image_key(conversation.image, setting(self.settings, "preset", "fast")) if reuse else ""
 
         with self._generate_lock:
             self._active = cancel
             try:
-                self._run(model, gen_kwargs, torch, lambda: stats.output_tokens > 0)
+                if reuse:
+                    gen_kwargs.update(self._prefix.prepare(gen_kwargs, key, getattr(model.config, "image_token_id", None)))
+                    gen_kwargs["return_dict_in_generate"] = True
+                output = self._run(model, gen_kwargs, torch, lambda: stats.output_tokens > 0)
+                if reuse and not cancel.cancelled:
+                    self._prefix.keep(key, output)
             except _Interrupted:
                 pass
             except BaseException as exc:  # noqa: BLE001 - classified for the user
@@ -375,12 +389,12 @@ class TransformersEngine(CallbackEngine):
         if callback_failure:
             raise callback_failure[0]
 
-    def _run(self, model: Any, gen_kwargs: dict[str, Any], torch: Any, produced: Callable[[], bool]) -> None:
+    def _run(self, model: Any, gen_kwargs: dict[str, Any], torch: Any, produced: Callable[[], bool]) -> Any:
         """One ``generate()`` call. A static cache that fails before any answer token
         is dropped for good and the request retried with the dynamic cache."""
         try:
             with torch.inference_mode():
-                model.generate(**gen_kwargs)
+                return model.generate(**gen_kwargs)
         except _Interrupted:
             raise
         except Exception as exc:  # noqa: BLE001 - only a static-cache failure is retried
@@ -392,7 +406,7 @@ class TransformersEngine(CallbackEngine):
             retry = dict(gen_kwargs, streamer=type(streamer)(streamer.tokenizer, skip_prompt=True, **streamer.decode_kwargs))
             del retry["cache_implementation"]
             with torch.inference_mode():
-                model.generate(**retry)
+                return model.generate(**retry)
 
     def _cache_implementation(self) -> str | None:
         """The KV-cache kind for this request: the ``kv_cache`` setting, "auto" choosing per device.
@@ -472,7 +486,7 @@ def load_kwargs(precision: str, device: str, torch: Any, transformers: Any) -> d
 
 def _check_model_type(folder: ModelFolder, transformers: Any) -> None:
     """Refuse configs that transformers cannot map to an image-text-to-text model."""
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES  # type: ignore[attr-defined]
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
     model_type = folder.model_type
