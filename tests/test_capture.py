@@ -15,9 +15,9 @@ from PIL import Image, ImageDraw
 import app.capture.window as window_mod
 from app.capture.blank import is_blank
 from app.capture.screen import ScreenCapture, clip_region, list_monitors
-from tests.video_source import VideoFileSource
 from app.capture.window import ActiveWindowCapture, parse_xdotool_shell
 from app.errors import CaptureError
+from tests.video_source import VideoFileSource
 from tests.xvfb import start_xvfb
 
 try:

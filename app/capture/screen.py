@@ -13,8 +13,8 @@ from typing import Any
 
 from PIL import Image
 
-from .base import CaptureSource
 from ..errors import CaptureError
+from .base import CaptureSource
 
 Region = tuple[int, int, int, int]  # (left, top, width, height)
 
@@ -90,8 +90,12 @@ class ScreenCapture(CaptureSource):
             if len(region) != 4 or region[2] <= 0 or region[3] <= 0:
                 raise CaptureError("The area to capture must have a width and a height.")
         self.monitor = monitor
-        self.region = tuple(int(v) for v in region) if region is not None else None
+        self.region: Region | None = (
+            (int(region[0]), int(region[1]), int(region[2]), int(region[3])) if region is not None else None
+        )
         self.label = self._label()
+        #: Where the last grab was taken, in virtual-desktop pixels (left, top, width, height).
+        self.last_area: dict[str, int] | None = None
 
     def _label(self) -> str:
         if self.region is not None:
@@ -104,6 +108,7 @@ class ScreenCapture(CaptureSource):
         sct = _open_mss()
         try:
             area = self._area(sct)
+            self.last_area = area
             try:
                 shot = sct.grab(area)
                 return Image.frombytes("RGB", shot.size, shot.bgra, "raw", "BGRX")

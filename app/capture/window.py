@@ -14,9 +14,9 @@ import sys
 
 from PIL import Image
 
+from ..errors import CaptureError
 from .base import CaptureSource
 from .screen import ScreenCapture, virtual_desktop
-from ..errors import CaptureError
 
 Rect = tuple[int, int, int, int]  # (left, top, width, height), absolute desktop pixels
 
@@ -33,6 +33,8 @@ class ActiveWindowCapture(CaptureSource):
     def __init__(self) -> None:
         #: The rectangle used by the last grab, or None when it fell back to the screen.
         self.last_rect: Rect | None = None
+        #: Where the last picture was taken, in virtual-desktop pixels (as ScreenCapture.last_area).
+        self.last_area: dict[str, int] | None = None
 
     def grab(self) -> Image.Image:
         rect = active_window_rect()
@@ -44,13 +46,16 @@ class ActiveWindowCapture(CaptureSource):
         self.last_rect = rect
         if rect is None:
             self.label = SCREEN_LABEL
-            return ScreenCapture().grab()
-        self.label = WINDOW_LABEL
-        desktop = virtual_desktop()
-        left, top, width, height = rect
-        # ScreenCapture regions are relative to the virtual desktop's origin.
-        region = (left - desktop["left"], top - desktop["top"], width, height)
-        return ScreenCapture(region=region).grab()
+            screen = ScreenCapture()
+        else:
+            self.label = WINDOW_LABEL
+            desktop = virtual_desktop()
+            left, top, width, height = rect
+            # ScreenCapture regions are relative to the virtual desktop's origin.
+            screen = ScreenCapture(region=(left - desktop["left"], top - desktop["top"], width, height))
+        image = screen.grab()
+        self.last_area = screen.last_area
+        return image
 
 
 def _clip_to_desktop(rect: Rect) -> Rect | None:
@@ -117,7 +122,8 @@ def parse_xdotool_shell(text: str) -> Rect | None:
 
 def _xlib_rect() -> Rect | None:
     try:
-        from Xlib import X, display as xdisplay  # type: ignore[import-not-found]
+        from Xlib import X  # type: ignore[import-not-found, import-untyped]
+        from Xlib import display as xdisplay
     except ImportError:
         return None
     try:
@@ -151,7 +157,7 @@ def _windows_rect() -> Rect | None:  # pragma: no cover - exercised on Windows o
     import ctypes
     from ctypes import wintypes
 
-    user32 = ctypes.windll.user32
+    user32 = ctypes.windll.user32  # type: ignore[attr-defined]
     # Physical pixels, to match mss: make this thread per-monitor DPI aware while we ask.
     previous = None
     set_ctx = getattr(user32, "SetThreadDpiAwarenessContext", None)
@@ -166,7 +172,7 @@ def _windows_rect() -> Rect | None:  # pragma: no cover - exercised on Windows o
         rect = wintypes.RECT()
         # The visible frame, without the invisible resize borders of Windows 10+.
         try:
-            dwm = ctypes.windll.dwmapi
+            dwm = ctypes.windll.dwmapi  # type: ignore[attr-defined]
             ok = dwm.DwmGetWindowAttribute(
                 wintypes.HWND(hwnd), ctypes.c_uint(9), ctypes.byref(rect), ctypes.sizeof(rect)
             ) == 0  # DWMWA_EXTENDED_FRAME_BOUNDS
