@@ -17,7 +17,9 @@ setup(
     packages=[NAME, *(f"{NAME}.{sub}" for sub in find_packages("app")), f"{NAME}.models", f"{NAME}.resources"],
     package_data={
         f"{NAME}.models": ["*.json", "*.md"],
-        f"{NAME}.resources": ["**/*.wav", "**/*.desktop", "**/*.png", "**/*.svg", "**/*.ico", "**/*.icns"],
+        # What the running app reads: earcons, the desktop entry and its icon (not the
+        # README screenshot, nor the .ico/.icns that only the PyInstaller build uses).
+        f"{NAME}.resources": ["earcons/*.wav", "desktop/*.desktop", "icons/*.svg", "icons/*.png"],
     },
     include_package_data=False,
 )

@@ -61,10 +61,10 @@ def main(argv: list[str]) -> int:
 
     qapp = QApplication(["iris"])
     from app.compose import build_core
-    from tests.mock_engine import MockEngine
     from app.gui.app import IrisApp
     from app.gui.bridge import MainThreadDispatcher
     from app.speech.base import SilentSpeaker
+    from tests.mock_engine import MockEngine
 
     dispatcher = MainThreadDispatcher()
     core = build_core(engine=MockEngine(_answer, token_delay=0.002), speaker=SilentSpeaker(), ocr=None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import configparser
 import plistlib
 import shlex
-import sys
 import types
 
 import pytest
@@ -52,12 +51,21 @@ def test_linux_hidden_entry_counts_as_off(linux):
 
 def test_launch_command_prefers_script_then_python_module(monkeypatch, tmp_path):
     monkeypatch.setattr(autostart, "_platform", lambda: "linux")
+    python = tmp_path / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    monkeypatch.setattr(autostart.sys, "executable", str(python))
     script = tmp_path / "iris"
     script.write_text("#!/bin/sh\n")
     monkeypatch.setattr(autostart.shutil, "which", lambda name: str(script) if name == "iris" else None)
-    assert autostart.launch_command() == [str(script.resolve())]
+    assert autostart.launch_command() == [str(script)]
     monkeypatch.setattr(autostart.shutil, "which", lambda name: None)
-    assert autostart.launch_command() == [sys.executable, "-m", "app"]
+    assert autostart.launch_command() == [str(python), "-m", "app"]
+    beside = python.with_name("iris")  # the venv's (or pipx's) own script wins over PATH
+    beside.write_text("#!/bin/sh\n")
+    monkeypatch.setattr(autostart.shutil, "which", lambda name: str(script))
+    assert autostart.launch_command() == [str(beside)]
+    monkeypatch.setattr(autostart.sys, "frozen", True, raising=False)  # the PyInstaller bundle
+    assert autostart.launch_command() == [str(python.resolve())]
 
 
 def test_exec_line_quotes_paths_with_spaces(linux, monkeypatch):
