@@ -14,6 +14,7 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import APP_NAME
 from .atomic import write_bytes_atomic, write_text_atomic
@@ -32,10 +33,14 @@ def _platform() -> str:
 
 
 def launch_command() -> list[str]:
-    """How to start the app: the installed ``iris`` script, else this Python with ``-m`` and this package's name."""
-    script = shutil.which("iris")
+    """How to start the app: the bundle itself, the ``iris`` script beside this Python (a venv or
+    pipx install), one on PATH, else this Python with ``-m`` and this package's name."""
+    if getattr(sys, "frozen", False):  # the PyInstaller bundle: its executable is the iris command
+        return [str(Path(sys.executable).resolve())]
+    beside = Path(sys.executable).with_name("iris.exe" if _platform() == "windows" else "iris")
+    script = str(beside) if beside.is_file() else shutil.which("iris")
     if script:
-        return [str(Path(script).resolve())]
+        return [str(Path(script).absolute())]
     python = Path(sys.executable)
     if _platform() == "windows":
         windowless = python.with_name("pythonw.exe")
@@ -93,7 +98,7 @@ def _linux_enabled() -> bool:
 
 
 # -- Windows -------------------------------------------------------------------
-def _winreg():
+def _winreg() -> Any:
     import winreg  # noqa: PLC0415 - Windows only
 
     return winreg

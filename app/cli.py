@@ -16,14 +16,14 @@ import json
 import logging
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
-from .errors import BadInputError, CancelledError, ExitCode, IrisError, as_user_error
+from .errors import BadInputError, CancelledError, ExitCode, InternalError, IrisError, as_user_error
 
 PROG = "iris"
+log = logging.getLogger(__name__)
 _DEBUG_ENV = "IRIS_DEBUG"
 
 
@@ -45,12 +45,18 @@ examples:
   iris                                  open the desktop app
   iris describe photo.jpg               describe a photo aloud
   iris describe --screen [--monitor N]  describe the screen (all monitors, or one)
+  iris describe --screen --region 0,0,800,600   describe one rectangle of the screen
+  iris describe --focused               describe the control that has the keyboard focus
   iris ask photo.jpg "What colour is the car?"
   iris read --screen                    read the text on screen aloud (OCR)
   iris read scan.png                    read the text in an image aloud
   iris speak "Hello" --wav hello.wav    write speech to a WAV file
+  iris describe photo.jpg --server http://localhost:11434/v1 --model qwen3-vl:2b
+                                        describe with a model server (Ollama, vLLM, ...)
   iris models list                      show the supported models
   iris models download NAME             download a model
+  iris doctor                           what to send when asking for help
+  iris desktop-entry install            add Iris to the desktop's application menu
 
 exit codes: 0 ok, 1 internal error, 2 bad input, 3 model missing,
             4 capture failed, 130 cancelled
@@ -65,8 +71,12 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         return argparse.SUPPRESS if suppress else value
 
     group = parser.add_argument_group("common options")
-    group.add_argument("--model", metavar="NAME|HUB_ID|DIR", default=default(None),
-                       help="vision model: a catalogue name, a Hugging Face id or a local folder")
+    group.add_argument("--model", metavar="NAME|HUB_ID|DIR|FILE.gguf", default=default(None),
+                       help="vision model: a catalogue name, a Hugging Face id, a local folder, or a .gguf file "
+                       "(its mmproj*.gguf beside it) for the llama.cpp engine")
+    group.add_argument("--server", metavar="URL", default=default(None),
+                       help="answer with an OpenAI-compatible model server (Ollama, LM Studio, vLLM, llama.cpp), "
+                       "e.g. http://localhost:11434/v1; --model names the model on it")
     group.add_argument("--device", choices=("auto", "cpu", "cuda"), default=default(None),
                        help="where the model runs (default: from settings, normally auto)")
     group.add_argument("--preset", choices=("fast", "balanced", "detailed"), default=default(None),
@@ -89,6 +99,8 @@ def _add_source(parser: argparse.ArgumentParser, *, image_required: bool = False
     parser.add_argument("--screen", action="store_true", help="use the screen instead of an image file")
     parser.add_argument("--monitor", type=int, metavar="N",
                         help="with --screen: only monitor N (1, 2, ...); default all monitors")
+    parser.add_argument("--region", metavar="X,Y,W,H",
+                        help="with --screen: only this rectangle, in screen pixels")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("describe", "Describe an image file or the screen, aloud.")
     p.add_argument("image", nargs="?", help="image file (PNG, JPEG, ...), or - for standard input")
     _add_source(p)
+    p.add_argument("--focused", action="store_true",
+                   help="describe the control that has the keyboard focus (its role and name go to the model)")
     p.add_argument("--prompt", help="ask the model this instead of the default description prompt")
 
     p = command("ask", "Ask a question about an image file or the screen.")
@@ -132,17 +146,27 @@ def build_parser() -> argparse.ArgumentParser:
     m = models.add_parser("download", help="download a model from the catalogue")
     m.add_argument("name", help="catalogue name (see: iris models list)")
     _add_common(m, suppress=True)
+
+    command("doctor", "Print diagnostic information to send with a question or bug report "
+            "(versions, device, engines, settings without secrets; never answers or pictures).")
+
+    p = command("desktop-entry", "Add Iris (with its icon) to the desktop's application menu, or remove it (Linux).")
+    p.add_argument("action", choices=("install", "remove"), help="install or remove the menu entry")
     return parser
 
 
 # ---------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     """Run the command; return the exit code (the console script exits with it)."""
+    from .diagnostics import uninstall_crash_hooks
+
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
         # A second Ctrl+C while the first was being reported or cleaned up.
         return ExitCode.CANCELLED
+    finally:
+        uninstall_crash_hooks()  # main() may be called again in the same process (tests, embedding)
 
 
 def _main(argv: list[str]) -> int:
@@ -159,6 +183,8 @@ def _main(argv: list[str]) -> int:
         if args.command is None:
             build_parser().print_help()
             return ExitCode.OK
+        # Only the command's name: its arguments may be a question or a file name.
+        log.info("iris %s: %s", __version__, " ".join(filter(None, (args.command, getattr(args, "models_command", None)))))
         session = _Session(args)
         return session.run()
     except KeyboardInterrupt:
@@ -179,7 +205,16 @@ def _main(argv: list[str]) -> int:
 
 
 def _fail(error: IrisError, session: "_Session | None", *, debug: bool, exc: BaseException | None = None) -> int:
-    if debug and exc is not None:
+    bug = exc is not None and not isinstance(exc, IrisError) and type(error) is InternalError
+    if bug and exc is not None:
+        # A bug, not a user's mistake: logged once (with its traceback), details kept in
+        # crash.log, and the sentence says where.
+        from .diagnostics import handle_unexpected
+
+        error = InternalError(handle_unexpected(exc, "the iris command"), detail=error.detail)
+    else:
+        log.info("exit code %d: %s (%s)", error.exit_code, error.message, error.detail or "no details")
+    if debug and exc is not None and not bug:
         import traceback
 
         traceback.print_exception(exc, file=sys.stderr)
@@ -218,15 +253,13 @@ def _quiet_libraries(debug: bool) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "info" if debug else "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    root = logging.getLogger()
-    if debug:
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
-    else:
-        if not root.handlers:
-            root.addHandler(logging.NullHandler())
-        # Without a handler of its own, logging's "last resort" prints warnings
-        # (and exception tracebacks) to stderr; the NullHandler above prevents it.
-        warnings.filterwarnings("ignore")
+    # Log records and Python warnings go to a memory ring (and the opt-in log file,
+    # once the settings are read), never to stderr unless debugging.
+    from .diagnostics import install_crash_hooks
+    from .logsetup import configure_logging
+
+    configure_logging(debug=debug)
+    install_crash_hooks(_print_error)
 
 
 def _open_desktop_app(argv: list[str]) -> int:
@@ -267,6 +300,9 @@ class _Session:
         self.cancel: Any = None
         self.notifier = Notifier()
         self.notifier.add_sink(self._sink)
+        from .diagnostics import install_crash_hooks
+
+        install_crash_hooks(self.notifier.error)  # a crash on a worker thread is shown and spoken
         self._settings: Any = None
         self._streamed_newline = True
         self._fatal_shown = False
@@ -302,6 +338,10 @@ class _Session:
             from .settings import Settings
 
             settings = Settings.load(on_message=self.notifier.error)
+            if settings["log_to_file"]:
+                from .logsetup import configure_logging
+
+                configure_logging(debug=bool(os.environ.get(_DEBUG_ENV) or self.args.debug), to_file=True)
             overrides = {"preset": self.args.preset, "max_new_tokens": self.args.max_new_tokens}
             for key, value in overrides.items():
                 if value is not None:
@@ -321,6 +361,7 @@ class _Session:
             notifier=self.notifier,
             model=self.args.model,
             device=self.args.device,
+            server=getattr(self.args, "server", None),
             wav_path=self.args.wav,
             speak=self.speaking,
             with_ocr=ocr,
@@ -397,5 +438,5 @@ class _Session:
         if self.args.wav is not None and self.args.no_speak:
             raise UsageError("Use --wav or --no-speak, not both. Run 'iris --help' for usage.")
 
-        handler = getattr(cli_actions, f"run_{self.args.command}")
-        return handler(self)
+        handler = getattr(cli_actions, f"run_{self.args.command.replace('-', '_')}")
+        return int(handler(self))

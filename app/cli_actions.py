@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BadInputError, ExitCode, ModelMissingError
+from .errors import BadInputError, ExitCode, InternalError, ModelMissingError
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
+    from .a11y.base import Rect
     from .cli import _Session
 
 
@@ -41,37 +42,57 @@ def _load_file(name: str) -> tuple["Image.Image", str]:
 
 def _load_source(session: "_Session", image: str | None) -> tuple["Image.Image", str, bool]:
     """The image to work on and how to name it: a file, standard input or the screen."""
+    picture, label, is_screen, _region = _capture_source(session, image)
+    return picture, label, is_screen
+
+
+def _capture_source(session: "_Session", image: str | None) -> tuple["Image.Image", str, bool, "Rect | None"]:
+    """As _load_source, plus the screen rectangle that ``--region`` chose (None for the whole screen)."""
     args = session.args
     if args.monitor is not None and args.monitor < 1:
         raise _usage("Monitors are numbered from 1")
+    region_text = getattr(args, "region", None)
+    if region_text is not None and not args.screen:
+        raise _usage("--region only works together with --screen")
     if args.screen:
         if image is not None:
             raise _usage("Give an image file or --screen, not both")
         from .capture.screen import ScreenCapture
 
+        if region_text is not None:
+            if args.monitor is not None:
+                raise _usage("Give --monitor or --region, not both")
+            from .capture.focused import desktop_rect
+            from .capture.region import parse_region
+
+            desktop = desktop_rect()
+            region = parse_region(region_text, desktop)
+            source = ScreenCapture(region=(region.x - desktop.x, region.y - desktop.y, region.width, region.height))
+            return source.grab(), source.label, True, region
         source = ScreenCapture(monitor=args.monitor)
-        return source.grab(), source.label, True
+        return source.grab(), source.label, True, None
     if args.monitor is not None:
         raise _usage("--monitor only works together with --screen")
     if image is None:
         raise _usage("Give an image file, or --screen to use the screen")
     picture, label = _load_file(image)
-    return picture, label, False
+    return picture, label, False, None
 
 
 # ------------------------------------------------------------------- actions
 def run_describe(session: "_Session") -> int:
     args = session.args
-    image, label, is_screen = _load_source(session, args.image)
     if args.prompt is not None and not args.prompt.strip():
         raise _usage("The --prompt is empty")
-    # Only the screen falls back to reading its text when no vision model is
-    # installed (the assistant does it when it has OCR); a photo is exit code 3.
+    if args.focused:
+        return _describe_focused(session)
+    image, label, is_screen, region = _capture_source(session, args.image)
+    # With no vision model installed, the screen or the photo falls back to
+    # reading its text and saying how to get a model (the assistant does it
+    # when it has OCR); exit code 3 only when there is no OCR either.
     try:
-        core = session.build(engine=True, ocr=is_screen)
+        core = session.build(engine=True, ocr=True)
     except ModelMissingError as missing:
-        if not is_screen:
-            raise
         core = session.build(engine=False, ocr=True)
         core.engine = core.assistant.engine = _MissingEngine(missing)  # keeps the loader's own sentence
     answer = core.assistant.describe(
@@ -82,6 +103,27 @@ def run_describe(session: "_Session") -> int:
         cancel=session.new_cancel(),
         on_text=session.on_text,
         speak=session.speaking,
+    )
+    if region is not None:
+        answer.region = region.to_json()
+    return session.finish(answer)
+
+
+def _describe_focused(session: "_Session") -> int:
+    """``describe --focused``: the picture is taken first (before any model loads), then described."""
+    args = session.args
+    if args.image is not None or args.screen or args.monitor is not None or args.region is not None:
+        raise _usage("Give --focused alone, without an image file, --screen, --monitor or --region")
+    from .capture.focused import FocusedControlCapture
+    from .looking import describe_focused
+
+    source = FocusedControlCapture()
+    image = source.grab()  # no focus or no rectangle: one sentence, exit code 4
+    assert source.element is not None and source.region is not None
+    core = session.build(engine=True, ocr=False)
+    answer = describe_focused(
+        core.assistant, image, source.element, source.region, instruction=args.prompt,
+        cancel=session.new_cancel(), on_text=session.on_text, speak=session.speaking,
     )
     return session.finish(answer)
 
@@ -207,7 +249,7 @@ def _models_list(session: "_Session") -> int:
     from .catalogue import load_catalogue
     from .download import installed_path
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in load_catalogue():
         path = installed_path(entry)
         rows.append(
@@ -216,19 +258,23 @@ def _models_list(session: "_Session") -> int:
                 "hub_id": entry.hub_id,
                 "size_mb": entry.size_mb,
                 "licence": entry.licence,
+                "engine": entry.engine,
+                "quantization": entry.quantization or None,
+                "ram_mb": entry.ram_mb or None,
                 "default_for": entry.default_for,
                 "installed": path is not None,
                 "path": str(path) if path else None,
                 "description": entry.description,
             }
         )
+    auto = _auto_explained()
     if session.args.json:
-        print(json.dumps({"models": rows}, ensure_ascii=False), flush=True)
+        print(json.dumps({"models": rows, "auto": auto}, ensure_ascii=False), flush=True)
         return ExitCode.OK
-    table = [("NAME", "SIZE", "LICENCE", "DEFAULT FOR", "INSTALLED")]
+    table = [("NAME", "SIZE", "ENGINE", "LICENCE", "DEFAULT FOR", "INSTALLED")]
     for row in rows:
         table.append(
-            (row["name"], _size_text(row["size_mb"]), row["licence"] or "?",
+            (row["name"], _size_text(row["size_mb"]), row["engine"], row["licence"] or "?",
              _default_for_text(row["default_for"]), "yes" if row["installed"] else "no")
         )
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
@@ -237,7 +283,28 @@ def _models_list(session: "_Session") -> int:
     sys.stdout.flush()
     if not any(row["installed"] for row in rows):
         session.notifier.info("No model is installed yet. Download one with: iris models download NAME", speak=False)
+    else:
+        chosen = auto["model"] or "nothing"
+        session.notifier.info(f"auto uses {chosen} on the {auto['device']}: {auto['reason']}.", speak=False)
     return ExitCode.OK
+
+
+def _auto_explained() -> dict[str, Any]:
+    """What ``--model auto`` would use here and why (no torch import: CUDA is looked for only if torch is loaded)."""
+    from .catalogue import auto_choice, free_memory_mb
+    from .engine.llamacpp_support import llama_cpp_available
+    from .engine.loading import _installed
+
+    device = "cuda" if _cuda_without_import() else "cpu"
+    choice = auto_choice(device, _installed, llama_available=llama_cpp_available(), free_mb=free_memory_mb())
+    return {"device": device, "model": choice.entry.name if choice.entry else None, "reason": choice.reason}
+
+
+def _cuda_without_import() -> bool:
+    """A CUDA graphics card, judged by the NVIDIA driver's device files (importing torch takes seconds)."""
+    import glob
+
+    return bool(glob.glob("/dev/nvidia[0-9]*")) or bool(sys.modules.get("torch") and sys.modules["torch"].cuda.is_available())
 
 
 class ProgressBar:
@@ -307,4 +374,61 @@ def _models_download(session: "_Session") -> int:
     session.notifier.done(f"{entry.name} is installed.")
     print(path, flush=True)
     session.wait_for_speech("")
+    return ExitCode.OK
+
+
+# ------------------------------------------------------------------ support
+def run_doctor(session: "_Session") -> int:
+    """Print the diagnostic report: what a user pastes into a question or bug report.
+
+    The parts are built by the same composition root as every other command, so
+    the report names the engine, speech output and OCR that Iris really uses.
+    """
+    from dataclasses import replace
+
+    from .compose import build_core
+    from .diagnostics import problem, report
+    from .notifier import Message, Notifier
+
+    class QuietNotifier(Notifier):
+        """Collects what the parts say while they start, without speaking it."""
+
+        def post(self, message: Message) -> None:
+            super().post(replace(message, speak=False))
+
+    notes: list[str] = []
+    notifier = QuietNotifier()
+    notifier.add_sink(lambda message: notes.append(message.text))
+    options: dict[str, Any] = {"settings": session.settings, "notifier": notifier, "model": session.args.model,
+                               "device": session.args.device}
+    core = None
+    choices: tuple[dict[str, Any], ...] = ({}, {"with_engine": False}, {"with_engine": False, "with_ocr": False})
+    for parts in choices:
+        try:
+            core = build_core(**options, **parts)
+            break
+        except Exception as exc:  # noqa: BLE001 - a missing model or broken OCR is itself part of the report
+            notes.append(f"could not start {'every part' if not parts else 'the text reader'}: {problem(exc)}")
+    if core is None:
+        raise InternalError("Iris could not start its parts to examine them.")
+    try:
+        wait_ready = getattr(core.speaker, "wait_ready", None)
+        if callable(wait_ready):
+            wait_ready(10)
+        print(report(core.settings, engine=core.engine, speaker=core.speaker, ocr=core.ocr, notes=notes),
+              end="", flush=True)
+    finally:
+        core.close()
+    return ExitCode.OK
+
+
+def run_desktop_entry(session: "_Session") -> int:
+    from .desktop import install_desktop_entry, remove_desktop_entry
+
+    if session.args.action == "install":
+        entry = install_desktop_entry()
+        session.notifier.done(f"Iris is now in the application menu ({entry}).", speak=False)
+    else:
+        remove_desktop_entry()
+        session.notifier.done("Iris is no longer in the application menu.", speak=False)
     return ExitCode.OK

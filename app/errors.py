@@ -23,7 +23,7 @@ class IrisError(Exception):
 
     exit_code = ExitCode.INTERNAL
 
-    def __init__(self, message: str, *, detail: str | None = None):
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail  # for logs only; never spoken
@@ -73,8 +73,8 @@ class CancelledError(IrisError):
 
     exit_code = ExitCode.CANCELLED
 
-    def __init__(self, message: str = "Stopped.", **kwargs):
-        super().__init__(message, **kwargs)
+    def __init__(self, message: str = "Stopped.", *, detail: str | None = None) -> None:
+        super().__init__(message, detail=detail)
 
 
 class InternalError(IrisError):

@@ -126,7 +126,8 @@ class History:
             return None
         try:
             with Image.open(path) as image:
-                return image.convert("RGB")
+                rgb: Image.Image = image.convert("RGB")
+                return rgb
         except (OSError, ValueError):
             return None
 
@@ -144,7 +145,7 @@ class History:
             entry = Entry(entry_id, time.time(), source, text, question, image_name)
             try:
                 self._ensure_dir()
-                if image is not None:
+                if image is not None and image_name is not None:
                     buffer = io.BytesIO()
                     image.save(buffer, format="PNG")
                     write_bytes_atomic(self.directory / image_name, buffer.getvalue(), mode=FILE_MODE)

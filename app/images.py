@@ -16,6 +16,7 @@ import re
 import stat
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -148,7 +149,7 @@ def _read_file(path: Path) -> bytes:
         )
     try:
         with _open_for_reading(path) as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
+            data: bytes = fh.read(MAX_FILE_BYTES + 1)
     except PermissionError:
         raise BadInputError(f"Iris is not allowed to read {name}.") from None
     except OSError as exc:
@@ -160,7 +161,7 @@ def _read_file(path: Path) -> bytes:
     return data
 
 
-def _open_for_reading(path: Path):
+def _open_for_reading(path: Path) -> BinaryIO:
     """Open for binary reading (a seam so tests can simulate a permission error as root)."""
     return open(path, "rb")
 
@@ -187,7 +188,7 @@ def _decode(data: bytes, name: str) -> Image.Image:
         with warnings.catch_warnings():
             # Iris applies its own pixel cap below; Pillow's warning would only leak to stderr.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=_available_formats())
+            image: Image.Image = Image.open(io.BytesIO(data), formats=_available_formats())
     except Image.DecompressionBombError:
         raise _too_many_pixels(name) from None
     except UnidentifiedImageError:
@@ -248,7 +249,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if mode == "RGB":
         return image.copy() if getattr(image, "fp", None) else image
     if mode == "P":
-        has_alpha = "transparency" in image.info or image.palette.mode == "RGBA"
+        has_alpha = "transparency" in image.info or (image.palette is not None and image.palette.mode == "RGBA")
         image = image.convert("RGBA" if has_alpha else "RGB")
         mode = image.mode
         if mode == "RGB":
@@ -281,7 +282,9 @@ def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
 
             src = ImageCms.ImageCmsProfile(io.BytesIO(profile))
             dst = ImageCms.createProfile("sRGB")
-            return ImageCms.profileToProfile(image, src, dst, outputMode="RGB")
+            converted = ImageCms.profileToProfile(image, src, dst, outputMode="RGB")
+            if converted is not None:
+                return converted
         except Exception:  # noqa: BLE001 - fall back to Pillow's naive formula
             pass
     return image.convert("RGB")

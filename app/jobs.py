@@ -132,6 +132,8 @@ class JobRunner:
                 if self._closed and self._pending is None:
                     return
                 job, self._pending = self._pending, None
+                if job is None:  # woken to close with nothing pending
+                    continue
                 self._current = job
             try:
                 self._execute(job)
@@ -164,7 +166,7 @@ class JobRunner:
         else:
             self._deliver_if_current(job, job.on_done, result)
 
-    def _deliver_if_current(self, job: Job, callback, arg) -> None:
+    def _deliver_if_current(self, job: Job, callback: Callable[..., None] | None, arg: Any) -> None:
         """Deliver a callback unless the job was superseded or cancelled.
 
         Checked on the receiving side, at delivery time: a result that reaches the
@@ -172,13 +174,14 @@ class JobRunner:
         """
         if callback is None:
             return
+        target = callback
 
         def call() -> None:
             if self.is_current(job.generation):
-                if callback is job.on_cancelled:
-                    callback()
+                if target is job.on_cancelled:
+                    target()
                 else:
-                    callback(arg)
+                    target(arg)
 
         try:
             self._deliver(call)

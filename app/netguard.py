@@ -37,6 +37,6 @@ def disable_library_telemetry() -> None:
     constants = sys.modules.get("huggingface_hub.constants")
     if constants is not None:
         try:
-            constants.HF_HUB_DISABLE_TELEMETRY = True
+            constants.HF_HUB_DISABLE_TELEMETRY = True  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001
             pass

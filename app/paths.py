@@ -6,8 +6,8 @@ suite points it at a temporary directory so no test touches a real profile.
 
 from __future__ import annotations
 
-import os
 import importlib.resources
+import os
 from pathlib import Path
 
 import platformdirs
@@ -45,6 +45,12 @@ def models_dir() -> Path:
 
 def history_dir() -> Path:
     return data_dir() / "history"
+
+
+def log_dir() -> Path:
+    """The opt-in log file and crash reports (``~/.local/state/iris/log`` on Linux)."""
+    home = _home()
+    return home / "logs" if home else Path(platformdirs.user_log_dir(APP_ID, appauthor=False))
 
 
 def repo_root() -> Path:

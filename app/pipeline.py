@@ -35,6 +35,7 @@ class Answer:
     text: str
     kind: str  # "describe", "ask", "read", "blank", "ocr-fallback"
     model: str = "none"
+    engine: str = "none"  # "transformers", "llama.cpp" or "server"; for OCR answers the OCR engine ("tesseract" ...)
     device: str = "cpu"
     quantization: str = "none"
     input_tokens: int = 0
@@ -44,6 +45,10 @@ class Answer:
     )
     cancelled: bool = False
     notice: str | None = None  # e.g. "a description model can be downloaded with ..."
+    #: The part of the screen described, in screen pixels: {x, y, width, height} (focused control, region, change).
+    region: dict[str, int] | None = None
+    #: The focused control described: {role, name, application}.
+    element: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -87,12 +92,14 @@ class _FirstAudioClock:
             self._expected.add(text)
 
     def _on_event(self, event: str, text: str) -> None:
+        # The speaker is the router in front of whichever output is active, so this follows a
+        # change of output mid-answer; the old output reports what it dropped as "cancelled".
         with self._lock:
             if text not in self._expected:
                 return
             if event == "audio" and self.first_audio is None:
                 self.first_audio = time.perf_counter() - self.start
-            if event in ("audio", "error", "finished"):
+            if event in ("audio", "error", "finished", "cancelled"):
                 self._settled.set()
 
     def wait_first_audio(self, cancel: CancelToken, timeout: float = FIRST_AUDIO_WAIT_S) -> None:
@@ -129,6 +136,11 @@ class Assistant:
         self.ocr = ocr
         self.conversation: Conversation | None = None
         self.last_answer: Answer | None = None
+        # The owner of a "repeat last answer": a new request silences the repetition.
+        self._repeat_owner = CancelToken()
+        # The job whose answer may still be speaking: a new request cancels its token, so its
+        # queued sentences are dropped even when it finished generating long ago.
+        self._speech_owner: CancelToken | None = None
         # Held while checking the cancel token and queueing speech, and while
         # cancelling and silencing, so a cancelled job never speaks after stop().
         self._speech_gate = threading.Lock()
@@ -203,16 +215,30 @@ class Assistant:
         lines = self.ocr.read_lines(image)
         text = "\n".join(lines) if lines else "No text was found."
         answer = self._say_whole(text, "read", cancel, on_text, speak, start=start)
-        answer.model = "rapidocr"
+        answer.model = answer.engine = _ocr_name(self.ocr)
         return answer
+
+    def say(
+        self,
+        text: str,
+        kind: str,
+        *,
+        cancel: CancelToken | None = None,
+        on_text: TextCallback | None = None,
+        speak: bool | None = None,
+    ) -> Answer:
+        """Give a fixed answer without the model (e.g. "Nothing has changed."), shown and spoken like one."""
+        return self._say_whole(text, kind, cancel or CancelToken(), on_text, speak)
 
     def repeat_last(self) -> Answer | None:
         if self.last_answer is None:
             self.notifier.info("There is nothing to repeat yet.")
             return None
         self.speaker.stop()
+        self._repeat_owner.cancel()
+        self._repeat_owner = owner = CancelToken()
         for piece in chunk_text(self.last_answer.text):
-            self.speaker.speak(piece)
+            self.speaker.speak(piece, owner=owner)
         return self.last_answer
 
     def stop(self, cancel: CancelToken | None = None) -> None:
@@ -240,6 +266,14 @@ class Assistant:
 
         self.notifier.info(CPU_FALLBACK_MESSAGE)
 
+    def _supersede(self, cancel: CancelToken) -> None:
+        """A new request owns the speech from now on: the previous answer goes silent in every output."""
+        with self._speech_gate:
+            previous, self._speech_owner = self._speech_owner, cancel
+            self._repeat_owner.cancel()
+        if previous is not None and previous is not cancel:
+            previous.cancel()
+
     def _should_speak(self, speak: bool | None) -> bool:
         return self.settings["speak_answers"] if speak is None else speak
 
@@ -249,7 +283,9 @@ class Assistant:
                 return False
             if clock is not None:
                 clock.expect(text)
-            self.speaker.speak(text)
+            self._repeat_owner.cancel()  # a new answer replaces a repetition of the old one
+            # The job's token owns the sentence: cancelling the job silences it in every output.
+            self.speaker.speak(text, owner=cancel)
             return True
 
     def _generate(
@@ -265,6 +301,7 @@ class Assistant:
         if engine is None:
             conversation.drop_pending()  # never leave an unanswered question behind
             raise ModelMissingError("No description model is installed. Run: iris models download")
+        self._supersede(cancel)
         start = time.perf_counter()
         speaking = self._should_speak(speak)
         clock = _FirstAudioClock(self.speaker, start) if speaking else None
@@ -325,6 +362,7 @@ class Assistant:
             text=text,
             kind=kind,
             model=engine.model_name,
+            engine=str(getattr(engine, "engine_name", "unknown")),
             device=engine.device,
             quantization=engine.quantization,
             input_tokens=stats.input_tokens,
@@ -356,6 +394,7 @@ class Assistant:
         start: float | None = None,
     ) -> Answer:
         start = time.perf_counter() if start is None else start
+        self._supersede(cancel)
         if on_text:
             on_text(text)
         clock = None
@@ -393,7 +432,13 @@ class Assistant:
         speak: bool | None,
     ) -> Answer:
         start = time.perf_counter()
-        lines = self.ocr.read_lines(image)
+        self._supersede(cancel)
+        if self.ocr is None:
+            raise missing
+        try:
+            lines = self.ocr.read_lines(image)
+        except ModelMissingError:
+            raise missing from None  # no OCR either: the model's sentence says what to install
         # The notice is a message, not part of the screen's text: it goes through the
         # notifier (status bar, stderr) and is spoken first; the answer holds only the text.
         notice = f"{_as_sentence(missing.message)} Until then, here is the text Iris can read."
@@ -402,9 +447,14 @@ class Assistant:
             self._speak_piece(notice, cancel, None)
         body = "\n".join(lines) if lines else "No text was found."
         answer = self._say_whole(body, "ocr-fallback", cancel, on_text, speak, start=start)
-        answer.model = "rapidocr"
+        answer.model = answer.engine = _ocr_name(self.ocr)
         answer.notice = missing.message
         return answer
+
+
+def _ocr_name(ocr: Any) -> str:
+    """The OCR engine that read the text ("tesseract", "windows", ...), as ``iris read --json`` reports it."""
+    return str(getattr(ocr, "engine_name", "ocr"))
 
 
 def _as_sentence(text: str) -> str:

@@ -78,9 +78,20 @@ SCHEMA: tuple[Setting, ...] = (
         choices=("auto", "static", "dynamic"),
     ),
     Setting("cpu_threads", int, 0, "Threads for the model on CPU; 0 means one per core.", minimum=0, maximum=256),
+    # Model server (Ollama, LM Studio, vLLM, llama.cpp server). The API key is never stored here:
+    # it comes from IRIS_API_KEY or the system keyring (app/secrets.py).
+    Setting("server_url", str, "", "OpenAI-compatible model server address, e.g. http://localhost:11434/v1; empty means a local model."),
+    Setting("server_model", str, "", "Model name on the server; empty means the first one it lists."),
+    Setting("server_allow_remote", bool, False, "Allow sending pictures to a model server on another computer."),
+    Setting("server_timeout", int, 60, "Seconds to wait for the server's next words before giving up.", minimum=5, maximum=600),
     Setting("warm_up_on_start", bool, True, "Load the model in the background when the app starts."),
     # Speech
-    Setting("speech_engine", str, "auto", "Speech engine.", choices=("auto", "pyttsx3", "espeak-ng", "silent")),
+    Setting(
+        "speech_output", str, "auto",
+        "Who speaks: 'auto' uses your running screen reader (its voice and braille), else Iris's own voice.",
+        choices=("auto", "screen-reader", "iris-voice", "both", "text-only"),
+    ),
+    Setting("speech_engine", str, "auto", "Iris's own voice: speech engine.", choices=("auto", "pyttsx3", "espeak-ng", "silent")),
     Setting("voice", str, "", "Voice id or name; empty means the system default."),
     Setting("rate", int, 190, "Speaking rate in words per minute.", minimum=80, maximum=500),
     Setting("volume", float, 1.0, "Speech volume from 0 to 1.", minimum=0.0, maximum=1.0),
@@ -91,6 +102,8 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("prompt_screen", str, DEFAULT_SCREEN_PROMPT, "Prompt used to describe the screen or a window."),
     Setting("prompt_read", str, DEFAULT_READ_PROMPT, "Prompt used when the model is asked to read text."),
     Setting("answer_language", str, "", "Language of answers, e.g. 'French'; empty means English."),
+    Setting("ocr_language", str, "auto",
+            "Language of the text Iris reads (OCR): 'auto' is the system's language; or codes such as 'de' or 'de+fr'."),
     # Hotkeys (pynput GlobalHotKeys syntax). Ctrl+Alt+Shift: Ctrl+Alt+letter types characters
     # (AltGr) on many keyboard layouts, Ctrl+Alt+L locks Linux desktops, and NVDA/JAWS own
     # Ctrl+Alt+arrows, Ctrl+Alt+N/J and every Insert/CapsLock gesture.
@@ -98,6 +111,8 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("hotkey_describe_window", str, "<ctrl>+<alt>+<shift>+w", "Describe the active window."),
     Setting("hotkey_read_screen", str, "<ctrl>+<alt>+<shift>+t", "Read the text on screen."),
     Setting("hotkey_ask_screen", str, "<ctrl>+<alt>+<shift>+a", "Ask a question about the screen."),
+    Setting("hotkey_describe_focused", str, "<ctrl>+<alt>+<shift>+f", "Describe the control that has the keyboard focus."),
+    Setting("hotkey_what_changed", str, "<ctrl>+<alt>+<shift>+c", "Say what changed on the screen or window since the last look."),
     Setting("hotkey_repeat", str, "<ctrl>+<alt>+<shift>+l", "Repeat the last answer."),
     Setting("hotkey_stop", str, "<ctrl>+<alt>+<shift>+s", "Stop speaking and cancel the current job."),
     Setting("hotkeys_enabled", bool, True, "Listen for global hotkeys."),
@@ -106,6 +121,12 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("history_enabled", bool, False, "Keep a history of descriptions and their images."),
     Setting("history_limit", int, 50, "How many history entries to keep.", minimum=1, maximum=1000),
     Setting("close_to_tray", bool, True, "Keep running in the tray when the window closes."),
+    Setting("log_to_file", bool, False,
+            "Keep a log file for troubleshooting (what Iris did and any errors; never answers, questions, "
+            "screen text or pictures)."),
+    Setting("screen_monitors", str, "focused",
+            "What 'describe the screen' shows in the app: the monitor that holds the focused window, or all monitors.",
+            choices=("focused", "all")),
 )
 
 SCHEMA_BY_KEY = {s.key: s for s in SCHEMA}

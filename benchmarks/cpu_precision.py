@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the checkout's app/ package (installed, it is iris_assistant)
 SHARED_MODEL = REPO.parent / "shared" / "models" / "smolvlm-256m-instruct"
 IMAGE = REPO.parent / "shared" / "images" / "chelsea.png"
 PRECISIONS = ("fp32", "bf16", "nf4")

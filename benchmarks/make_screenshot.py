@@ -50,8 +50,20 @@ def _window_main(out: Path) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtGui import QFont
     from PySide6.QtWidgets import (
-        QApplication, QHBoxLayout, QLabel, QListWidget, QMainWindow, QPushButton, QSplitter,
-        QStatusBar, QTextEdit, QToolBar, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+        QApplication,
+        QHBoxLayout,
+        QLabel,
+        QListWidget,
+        QMainWindow,
+        QPushButton,
+        QSplitter,
+        QStatusBar,
+        QTextEdit,
+        QToolBar,
+        QTreeWidget,
+        QTreeWidgetItem,
+        QVBoxLayout,
+        QWidget,
     )
 
     app = QApplication(["iris-screenshot"])

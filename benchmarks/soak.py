@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the checkout's app/ package (installed, it is iris_assistant)
 SHARED = REPO.parent / "shared"
 SHARED_MODEL = SHARED / "models" / "smolvlm-256m-instruct"
 SYSTEM_TMP = Path(tempfile.gettempdir())
@@ -51,7 +52,6 @@ def build_model(kind: str, dest: Path) -> Path:
     """Build (once) the tiny or the real-size random-weight SmolVLM beside the real processor files."""
     if (dest / "config.json").exists() and list(dest.glob("*.safetensors")):
         return dest
-    sys.path.insert(0, str(REPO))
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -196,11 +196,11 @@ def _run(args: argparse.Namespace, private_tmp: Path, home: Path) -> dict:
     for cycle in range(1, cycles + 1):
         t0 = time.perf_counter()
         image = images[cycle % len(images)]
-        submit(lambda cancel: core.assistant.describe(image.copy(), cancel=cancel))
-        submit(lambda cancel: core.assistant.ask(QUESTIONS[cycle % len(QUESTIONS)], cancel=cancel))
+        submit(lambda cancel, image=image: core.assistant.describe(image.copy(), cancel=cancel))
+        submit(lambda cancel, cycle=cycle: core.assistant.ask(QUESTIONS[cycle % len(QUESTIONS)], cancel=cancel))
         if args.read_every and cycle % args.read_every == 0:
             page = images[(cycle // args.read_every) % len(images)]
-            submit(lambda cancel: core.assistant.read_text(page, cancel=cancel))
+            submit(lambda cancel, page=page: core.assistant.read_text(page, cancel=cancel))
         if use_espeak:
             speaker.wait(120)
         durations.append(time.perf_counter() - t0)
@@ -272,7 +272,7 @@ def measure_cancel(core, image, trials: int) -> dict:
     for trial in range(trials):
         pieces: list[float] = []
         start = time.perf_counter()
-        core.runner.submit(lambda cancel: core.assistant.describe(
+        core.runner.submit(lambda cancel, pieces=pieces: core.assistant.describe(
             image, cancel=cancel, speak=False, min_new_tokens=100_000,
             on_text=lambda p: pieces.append(time.perf_counter())))
         delay = prefill * rng.uniform(0.2, 0.8) if trial % 2 == 0 else prefill + rng.uniform(0.3, 1.5)

@@ -17,9 +17,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from app import cli, compose
-from tests.mock_engine import MockEngine
-from app.errors import CaptureError, ExitCode, ModelMissingError
+from app.errors import CaptureError, ExitCode, ModelLoadError, ModelMissingError
 from app.speech.base import SilentSpeaker
+from tests.mock_engine import MockEngine
 
 ANSWER = "A grey cat on a sofa. It looks at the camera, and its eyes are green."
 
@@ -122,7 +122,7 @@ def test_describe_streams_to_stdout_and_speaks(fake, photo, capsys):
     assert out.out == ANSWER + "\n"
     spoken = [s for s in fake.speaker.spoken if not s.startswith("<")]
     assert " ".join(spoken).split()[-len(ANSWER.split()):] == ANSWER.split()
-    assert fake.builds[0]["speak"] is True and fake.builds[0]["with_ocr"] is False
+    assert fake.builds[0]["speak"] is True and fake.ocr.calls == 0  # OCR is there for a missing model, unused
 
 
 def test_answer_pieces_are_flushed_as_they_arrive(fake, photo, monkeypatch):
@@ -234,12 +234,25 @@ def test_screen_without_a_model_in_json_carries_the_notice(fake, capsys):
 
 
 @pytest.mark.parametrize("where", ["build", "load"])
-def test_photo_without_a_model_is_exit_3(fake, photo, capsys, where):
+def test_photo_without_a_model_reads_its_text_and_says_how_to_get_one(fake, photo, capsys, where):
     missing = ModelMissingError("No description model is installed. Run: iris models download smolvlm-256m")
     if where == "build":
         fake.engine_error = missing
     else:
         fake.engine = MockEngine(fail=missing, fail_on_load=True)
+    assert cli.main(["describe", str(photo), "--json", "--no-speak"]) == ExitCode.OK
+    data = json.loads(capsys.readouterr().out)
+    assert data["kind"] == "ocr-fallback" and "iris models download" in data["notice"]
+    assert data["text"].splitlines() == ["Inbox (3)", "Meeting at noon"] and fake.ocr.calls == 1
+
+
+def test_photo_without_a_model_or_ocr_is_exit_3(fake, photo, capsys):
+    class NoOCR(FakeOCR):
+        def read_lines(self, image):
+            raise ModelMissingError("Text reading is not available: tesseract is not installed.")
+
+    fake.engine_error = ModelMissingError("No description model is installed. Run: iris models download smolvlm-256m")
+    fake.ocr = NoOCR([])
     assert cli.main(["describe", str(photo), "--no-speak"]) == ExitCode.MODEL_MISSING
     line = assert_one_error_line(capsys.readouterr())
     assert "iris models download" in line
@@ -362,9 +375,9 @@ def test_ctrl_c_stops_speech_and_exits_130(fake, photo, capsys):
 
 
 def test_errors_are_spoken_when_speaking(fake, photo, capsys):
-    fake.engine = MockEngine(fail=ModelMissingError("Get a model: iris models download smolvlm-256m"))
-    assert cli.main(["describe", str(photo)]) == ExitCode.MODEL_MISSING
-    assert "Get a model: iris models download smolvlm-256m" in fake.speaker.spoken
+    fake.engine = MockEngine(fail=ModelLoadError("The model files are damaged; download them again."))
+    assert cli.main(["describe", str(photo)]) == ModelLoadError.exit_code
+    assert "The model files are damaged; download them again." in fake.speaker.spoken
     assert_one_error_line(capsys.readouterr())
 
 

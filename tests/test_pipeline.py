@@ -10,17 +10,19 @@ import pytest
 from PIL import Image, ImageDraw
 
 from app.engine.base import CancelToken
-from tests.mock_engine import MockEngine
 from app.errors import BadInputError, ModelLoadError, ModelMissingError
 from app.notifier import Notifier
 from app.pipeline import MAX_QUESTION_CHARS, Answer, Assistant
 from app.settings import Settings
 from app.speech.base import SilentSpeaker
+from tests.mock_engine import MockEngine
 
 ANSWER = "A grey cat sits on a sofa. It has green eyes, and it looks at the camera. Behind it is a window."
 
 
 class FakeOCR:
+    engine_name = "fake-ocr"
+
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
         self.calls = 0
@@ -37,7 +39,7 @@ class SlowSpeaker(SilentSpeaker):
         super().__init__()
         self.delay = delay
 
-    def speak(self, text: str, *, interrupt: bool = False) -> None:
+    def speak(self, text: str, *, interrupt: bool = False, priority=None, owner=None) -> None:
         with self._lock:
             self.spoken.append(text)
 
@@ -222,7 +224,7 @@ def test_read_text_reads_the_lines_in_order_without_the_model(settings):
     assistant, speaker, _ = make(settings, engine, ocr)
     pieces: list[str] = []
     answer = assistant.read_text(photo(), on_text=pieces.append, speak=True)
-    assert answer.kind == "read" and answer.model == "rapidocr"
+    assert answer.kind == "read" and answer.model == answer.engine == "fake-ocr"
     assert answer.text.index("Invoice 2041") < answer.text.index("Total due: 118.50 EUR")
     assert "".join(pieces) == answer.text
     assert engine.calls == [] and ocr.calls == 1
@@ -286,7 +288,7 @@ def test_without_a_model_the_screen_text_is_read_and_the_user_told_how_to_get_on
     assistant, speaker, notifier = make(settings, engine, ocr)
     pieces: list[str] = []
     answer = assistant.describe(photo(), is_screen=True, on_text=pieces.append, speak=True)
-    assert answer.kind == "ocr-fallback" and answer.model == "rapidocr"
+    assert answer.kind == "ocr-fallback" and answer.model == answer.engine == "fake-ocr"
     assert answer.notice and "iris models download" in answer.notice
     assert answer.text.splitlines() == ["Inbox (3)", "Meeting at noon"]  # only the screen's text
     assert "".join(pieces) == answer.text

@@ -20,13 +20,15 @@ from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from ..compose import Core, build_core
+from ..diagnostics import install_crash_hooks
 from ..errors import IrisError
+from ..logsetup import configure_logging
+from ..notifier import Notifier
+from ..settings import Settings
 from .bridge import MainThreadDispatcher
 from .controller import Controller
 from .hotkeys import HotkeyManager
 from .main_window import MainWindow
-from ..notifier import Notifier
-from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +70,16 @@ class IrisApp:
         history: Any | None = None,
         start_hotkeys: bool = True,
         controller_options: dict[str, Any] | None = None,
+        detect_screen_reader: Any | None = None,
     ) -> None:
         self.qapp = qapp
+        self._detect_screen_reader = detect_screen_reader  # None: ask the platform (app.a11y.screen_reader)
         self.dispatcher = dispatcher or MainThreadDispatcher()
         if core is None:
             notifier = Notifier()
             settings = Settings.load(on_message=notifier.error)
-            core = build_core(settings=settings, notifier=notifier, deliver=self.dispatcher.deliver)
+            core = build_core(settings=settings, notifier=notifier, deliver=self.dispatcher.deliver,
+                              screen_readers=self._screen_readers())
         self.core = core
         self.settings = core.settings
         self.notifier = core.notifier
@@ -92,6 +97,11 @@ class IrisApp:
         self.hotkeys.triggered.connect(self.run_action)
         self._start_hotkeys = start_hotkeys
         self.settings.subscribe(self._on_setting)
+        from ..speech.watch import ScreenReaderWatch
+
+        # A screen reader started (or quit) after Iris: "auto" moves speech to it (or back).
+        self.screen_reader_watch = ScreenReaderWatch(
+            lambda _running: self.dispatcher.deliver(self._screen_reader_changed), detect=detect_screen_reader)
         self._closed = False
         self.started = False  # True once the deferred start-up work has run
 
@@ -104,6 +114,7 @@ class IrisApp:
     def _after_show(self) -> None:
         if self._start_hotkeys:
             self.hotkeys.start()
+        self.screen_reader_watch.start()
         if self.settings["warm_up_on_start"]:
             QTimer.singleShot(WARM_UP_DELAY_MS, self.controller.warm_up)
         shown = self.hotkeys.plan.shown.get("describe_screen")
@@ -121,6 +132,8 @@ class IrisApp:
             ("Describe window", lambda: self.run_action("describe_window")),
             ("Read screen text", lambda: self.run_action("read_screen")),
             ("Ask about the screen", lambda: self.run_action("ask_about_screen")),
+            ("Describe focused control", lambda: self.run_action("describe_focused")),
+            ("What changed?", lambda: self.run_action("what_changed")),
             ("Repeat answer", lambda: self.run_action("repeat_last")),
             ("Stop", lambda: self.run_action("stop")),
             (None, None),
@@ -151,7 +164,8 @@ class IrisApp:
         """A hotkey or tray entry; capture actions step out of the way if Iris is in front."""
         c, w = self.controller, self.window
         capture = {"describe_screen": c.describe_screen, "describe_window": c.describe_window,
-                   "read_screen": c.read_screen, "ask_about_screen": c.ask_about_screen}
+                   "read_screen": c.read_screen, "ask_about_screen": c.ask_about_screen,
+                   "describe_focused": c.describe_focused, "what_changed": c.what_changed}
         if action in capture:
             w._capture_action(capture[action])
         elif action == "repeat_last":
@@ -165,20 +179,23 @@ class IrisApp:
     def _make_engine(self):
         from ..engine.loading import create_engine
 
-        return create_engine(self.settings["model"], self.settings["device"], self.settings)
+        return create_engine(self.settings["model"], self.settings["device"], self.settings, notify=self.notifier.info)
 
     def _on_setting(self, key: str, value: Any) -> None:
         try:
-            if key in ("model", "device"):
+            if key in ("model", "device", "server_url", "server_model", "server_allow_remote"):
                 self.controller.set_engine(self._make_engine())
                 if self.settings["warm_up_on_start"]:
                     self.controller.warm_up()
-            elif key == "speech_engine":
+            elif key in ("speech_engine", "speech_output"):
                 self._replace_speaker()
             elif key == "history_enabled" and self.history is not None:
                 self.history.set_enabled(bool(value))
             elif key == "history_limit" and self.history is not None:
                 self.history.set_limit(int(value))
+            elif key == "log_to_file":
+                written = configure_logging(to_file=bool(value))
+                self.notifier.done(f"Iris is keeping a log in {written}." if written else "Iris keeps no log file now.")
             elif key == "start_with_system":
                 from ..autostart import set_autostart
 
@@ -188,18 +205,33 @@ class IrisApp:
         except IrisError as exc:
             self.notifier.error(exc.message)
 
-    def _replace_speaker(self) -> None:
-        from ..speech.factory import create_speaker
+    def _screen_readers(self) -> list[Any]:
+        """The GUI's own screen-reader output: Qt accessibility announcements from the main window."""
+        from .announcer import QtAnnouncer
 
-        old = self.core.speaker
-        new = create_speaker(self.settings, on_message=self.notifier.error)
-        self.core.speaker = new
-        self.core.assistant.speaker = new
-        self.notifier.set_speaker(new)
+        return [lambda: QtAnnouncer(lambda: getattr(self, "window", None), self.dispatcher.deliver)]
+
+    def _replace_speaker(self) -> None:
+        """A new speech output; the router keeps listeners, so an answer in progress is not stalled."""
+        from ..speech.factory import create_speaker
+        from ..speech.router import SpeechRouter
+
+        new = create_speaker(self.settings, on_message=self.notifier.error, on_info=self.notifier.info,
+                             screen_readers=self._screen_readers(), detect=self._detect_screen_reader)
+        router = self.core.speaker
+        if isinstance(router, SpeechRouter):
+            router.set_output(new)
+            return
+        self.core.speaker = self.core.assistant.speaker = SpeechRouter(new)
+        self.notifier.set_speaker(self.core.speaker)
         try:
-            old.close()
+            router.close()
         except Exception:
             log.exception("could not close the old speaker")
+
+    def _screen_reader_changed(self) -> None:
+        if not self._closed and self.settings["speech_output"] == "auto":
+            self._replace_speaker()
 
     # ---------------------------------------------------------------- shutdown
     def quit(self) -> None:
@@ -211,6 +243,7 @@ class IrisApp:
             return
         self._closed = True
         self.hotkeys.stop()
+        self.screen_reader_watch.stop()
         try:
             self.core.assistant.stop(self.core.runner.current_cancel_token())
         except Exception:
@@ -224,22 +257,25 @@ class IrisApp:
 
 
 def _make_history(settings: Settings, notifier: Notifier) -> Any | None:
-    try:
-        from ..history import History
-    except ImportError:  # pragma: no cover - history ships with the app
-        return None
+    from ..history import History
+
     return History(enabled=settings["history_enabled"], limit=settings["history_limit"], on_message=notifier.error)
 
 
 def run(argv: list[str] | None = None) -> int:
     """Start the desktop app and run until the user quits; returns the exit code."""
     started = time.perf_counter()
-    qapp = QApplication.instance() or QApplication(["iris", *(argv or [])])
+    existing = QApplication.instance()
+    qapp = existing if isinstance(existing, QApplication) else QApplication(["iris", *(argv or [])])
     qapp.setApplicationName("Iris")
-    qapp.setApplicationDisplayName("Iris")
+    # No application display name: Qt would append " — Iris" to every window title ("Iris — Iris").
     qapp.setDesktopFileName("iris")
     qapp.setQuitOnLastWindowClosed(False)  # the window decides: hide to the tray, or quit
     iris = IrisApp(qapp)
+    # One catcher for exceptions nothing else handled (Qt slots, threads): logged once,
+    # details in crash.log, one sentence shown and spoken; and the opt-in log file.
+    install_crash_hooks(iris.notifier.error)
+    configure_logging(to_file=bool(iris.settings["log_to_file"]))
     qapp.aboutToQuit.connect(iris.shutdown)
     iris.show()
     log.info("window shown %.3f s after start", time.perf_counter() - started)

@@ -10,6 +10,7 @@ worker never touches widgets: it only posts callables through ``deliver``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from pathlib import Path
@@ -19,10 +20,12 @@ from PIL import Image
 from PySide6.QtCore import QObject, Signal
 
 from ..capture.base import CaptureSource
+from ..capture.changes import ChangeTracker
 from ..compose import Core
 from ..engine.base import CancelToken, Conversation, VisionEngine
 from ..errors import BadInputError, CancelledError, IrisError, ModelLoadError, ModelMissingError
 from ..pipeline import Answer, validate_question
+from .capture_job import PendingCapture, ZoomState, picture_origin
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,18 @@ def _screen_source() -> CaptureSource:
     from ..capture.screen import ScreenCapture
 
     return ScreenCapture()
+
+
+def _focused_monitor_source() -> CaptureSource:
+    from ..capture.focused import FocusedMonitorCapture
+
+    return FocusedMonitorCapture()
+
+
+def _focused_source() -> CaptureSource:
+    from ..capture.focused import FocusedControlCapture
+
+    return FocusedControlCapture()
 
 
 def _window_source() -> CaptureSource:
@@ -97,8 +112,9 @@ class Controller(QObject):
         core: Core,
         deliver: Deliver,
         *,
-        screen_source: SourceFactory = _screen_source,
+        screen_source: SourceFactory | None = None,
         window_source: SourceFactory = _window_source,
+        focused_source: SourceFactory = _focused_source,
         camera_grab: CameraGrab = _camera_grab,
         history: Any | None = None,
         parent: QObject | None = None,
@@ -106,8 +122,15 @@ class Controller(QObject):
         super().__init__(parent)
         self.core = core
         self.deliver = deliver
-        self._screen_source = screen_source
+        # Describe screen: the monitor with the focused window, or all monitors (setting screen_monitors).
+        self._screen_source = screen_source or self._default_screen_source
         self._window_source = window_source
+        self._focused_source = focused_source
+        self.changes = ChangeTracker()  # the last picture of each screen/window, for "what changed"
+        self._last_factory: SourceFactory = self._screen_source
+        self.zoom = ZoomState()
+        #: The capture of the latest request (tests read its timing).
+        self.last_capture: PendingCapture | None = None
         self._camera_grab = camera_grab
         self.history = history
         self.current_image: Image.Image | None = None
@@ -145,6 +168,66 @@ class Controller(QObject):
             ),
         )
 
+    def _default_screen_source(self) -> CaptureSource:
+        return _screen_source() if self.core.settings["screen_monitors"] == "all" else _focused_monitor_source()
+
+    def describe_focused(self, *, delay: float = 0.0) -> bool:
+        """Describe the control that has the keyboard focus, with its role, name and application."""
+
+        def then(image: Image.Image, source: Any, cancel: CancelToken) -> Answer:
+            from ..looking import describe_focused
+
+            return describe_focused(self.assistant, image, source.element, source.region,
+                                    cancel=cancel, on_text=self._text_sink(cancel))
+
+        return self._capture_and("describe-focused", "Describe the focused control",
+                                 "Describing the focused control.", self._focused_source, delay, then, track=False)
+
+    def what_changed(self, *, delay: float = 0.0) -> bool:
+        """Look at the same screen or window as last time again; say what changed (or that nothing did)."""
+
+        def then(image: Image.Image, source: Any, cancel: CancelToken) -> Answer:
+            from ..looking import what_changed
+
+            return what_changed(self.assistant, self.changes, source.label, image, source.label,
+                                origin=picture_origin(source), cancel=cancel, on_text=self._text_sink(cancel))
+
+        return self._capture_and("what-changed", "What changed?", "Looking for changes.", self._last_factory,
+                                 delay, then, track=False)
+
+    def zoom_in(self, part: str) -> bool:
+        """Describe one ninth of the current picture ("top right", ...) at full size; follow-ups are about it."""
+        try:
+            self.zoom.zoom_in(part, self.assistant.conversation)
+        except IrisError as exc:
+            self._report(exc)
+            return False
+        whole, label, origin = self.zoom.image, self.zoom.label, self.zoom.origin
+        box, parts, where = self.zoom.current_box(), self.zoom.parts, self.zoom.where()
+        assert whole is not None
+        self._show_image(self.zoom.crop(), where)
+
+        def work(cancel: CancelToken) -> Answer:
+            from ..looking import describe_zoom
+
+            return describe_zoom(self.assistant, whole, box, parts, label, origin=origin,
+                                 cancel=cancel, on_text=self._text_sink(cancel))
+
+        return self._submit(f"zoom:{where}", work, ("zoom", f"Zoom: {where}"), f"Describing {where}.")
+
+    def zoom_out(self) -> None:
+        """Back to the larger picture and its conversation, without asking the model again."""
+        level = self.zoom.zoom_out()
+        if level is None:
+            self.notifier.info("The whole picture is already shown.")
+            return
+        self.stop()
+        self.assistant.conversation = level.before
+        where = self.zoom.where()
+        self._show_image(self.zoom.crop(), where)
+        self.turn_started.emit("zoom", f"Zoom out: {where}")  # said in the conversation, no model needed
+        self.answer_ready.emit(Answer(text=f"Questions are about {where} again.", kind="zoom-out"))
+
     def describe_window(self, *, delay: float = 0.0) -> bool:
         return self._capture_and(
             "describe-window", "Describe the active window", "Describing the active window.",
@@ -161,29 +244,24 @@ class Controller(QObject):
             lambda image, source, cancel: self.assistant.read_text(
                 image, is_screen=True, cancel=cancel, on_text=self._text_sink(cancel)
             ),
+            needs_model=False,
         )
 
     def ask_about_screen(self, *, delay: float = 0.0) -> bool:
-        """Capture the screen first, then ask the window to focus the question box."""
+        """Capture the screen at once, then focus the question box (without waiting for the worker)."""
+        pending = PendingCapture(self._screen_source, delay)
 
-        def work(cancel: CancelToken) -> tuple[Image.Image, str]:
-            if delay:
-                cancel.wait(delay)
-            source = self._screen_source()
-            image = source.grab()
-            _raise_if_cancelled(cancel)
-            return image, source.label
-
-        def done(result: tuple[Image.Image, str]) -> None:
-            image, label = result
+        def taken(image: Image.Image, source: CaptureSource) -> None:
             self._set_working(False)
-            self.assistant.conversation = Conversation(image=image, is_screen=True, source_label=label)
-            self._set_image(image, label)
+            self.assistant.conversation = Conversation(image=image, is_screen=True, source_label=source.label)
+            self._set_image(image, source.label, origin=picture_origin(source))
             self.captured.emit()
             self.question_requested.emit()
             self.notifier.info("The screen was captured. Type your question and press Enter.")
 
-        return self._submit("ask-screen", work, None, "Capturing the screen.", on_done=done)
+        work = lambda cancel: pending.wait(cancel) and None  # noqa: E731 - failures reach on_error
+        return self._start_capture("ask-screen", work, None, "Capturing the screen.", pending, taken,
+                                   on_done=lambda _result: None)
 
     def describe_camera_frame(self, camera_id: str | None = None) -> bool:
         """Take one camera frame (on the main thread: QtMultimedia needs it), then describe it."""
@@ -227,12 +305,12 @@ class Controller(QObject):
                 except IrisError as exc:
                     first_error = first_error or exc
                     if total > 1:
-                        self._post(cancel, lambda exc=exc: self._report(exc))
+                        self._post(cancel, functools.partial(self._report, exc))
                     continue
                 if last is not None:
                     finished = last
-                    self._post(cancel, lambda a=finished: self._finish_answer(a, final=False))
-                self._post(cancel, lambda h=heading, i=image, n=name: self._begin_image_turn(h, i, n))
+                    self._post(cancel, functools.partial(self._finish_answer, finished, final=False))
+                self._post(cancel, functools.partial(self._begin_image_turn, heading, image, name))
                 last = self.assistant.describe(image, label=name, cancel=cancel, on_text=self._text_sink(cancel))
             if last is None:
                 raise first_error or BadInputError("None of those files could be opened as an image.")
@@ -321,7 +399,9 @@ class Controller(QObject):
         old = self.assistant.engine
         self.assistant.engine = engine
         self.core.engine = engine
-        if old is not None and old is not engine:
+        if old is not None and old is not engine and not old.is_loaded:
+            old.unload()  # a load in progress is abandoned at once, freeing the worker for the new model
+        elif old is not None and old is not engine:
             with self._retired_lock:
                 self._retired.append(old)
             if not self.core.runner.busy:
@@ -337,18 +417,42 @@ class Controller(QObject):
                 log.exception("could not unload the previous model")
 
     # ---------------------------------------------------------------- internals
-    def _capture_and(self, key: str, heading: str, announce: str, factory: SourceFactory, delay: float, then) -> bool:
+    def _capture_and(self, key: str, heading: str, announce: str, factory: SourceFactory, delay: float, then,
+                     *, track: bool = True, needs_model: bool = True) -> bool:
+        """Take the picture now, on its own thread; the job (which may wait for a model load) waits for it."""
+        pending = PendingCapture(factory, delay)
+
         def work(cancel: CancelToken) -> Answer:
-            if delay:
-                cancel.wait(delay)
+            image, source = pending.wait(cancel)
             _raise_if_cancelled(cancel)
-            source = factory()
-            image = source.grab()
-            _raise_if_cancelled(cancel)
-            self._post(cancel, lambda: (self._set_image(image, source.label), self.captured.emit()))
+            if track:
+                self.changes.remember(source.label, image)  # on the worker, like "what changed"
             return then(image, source, cancel)
 
-        return self._submit(key, work, (key.split("-")[0], heading), announce)
+        if track:
+            self._last_factory = factory
+        return self._start_capture(key, work, (key.split("-")[0], heading), announce, pending,
+                                   lambda image, source: self._on_captured(image, source, needs_model))
+
+    def _start_capture(self, key: str, work: Callable[[CancelToken], Any], turn: tuple[str, str] | None,
+                       announce: str, pending: PendingCapture, taken: Callable[[Image.Image, CaptureSource], None],
+                       **options: Any) -> bool:
+        """Queue the job, then start its capture at once; ``taken`` runs on the main thread with the picture."""
+        if not self._submit(key, work, turn, announce, **options):
+            return False
+        generation = self.core.runner.generation  # this job's: dropped once a newer request or a stop comes
+        pending.on_taken = lambda image, source: self.deliver(
+            lambda: taken(image, source) if self.core.runner.is_current(generation) else None)
+        self.last_capture = pending
+        pending.start()
+        return True
+
+    def _on_captured(self, image: Image.Image, source: CaptureSource, needs_model: bool) -> None:
+        self._set_image(image, source.label, origin=picture_origin(source))
+        self.captured.emit()
+        engine = self.assistant.engine
+        if needs_model and engine is not None and not engine.is_loaded:
+            self.notifier.working("Loading the model; the picture is taken.")
 
     def _submit(
         self,
@@ -404,10 +508,25 @@ class Controller(QObject):
 
         self.deliver(run)
 
-    def _set_image(self, image: Image.Image, label: str) -> None:
+    def _set_image(self, image: Image.Image, label: str, *, origin: tuple[int, int] | None = None) -> None:
+        """A new picture: it is also the whole picture the zoom keys work on."""
+        self.zoom.reset(image, label, origin)
+        self._show_image(image, label)
+
+    def _show_image(self, image: Image.Image, label: str) -> None:
         self.current_image = image
         self.current_label = label
         self.image_changed.emit(image, label)
+
+    @property
+    def activity(self) -> str:
+        """What the running job does, in one word for the window title ("Iris — describing")."""
+        key = self._active_key or ""
+        if key.startswith("read"):
+            return "reading"
+        if key.startswith("ask"):
+            return "answering"
+        return "describing"
 
     def _set_working(self, working: bool) -> None:
         if not working:

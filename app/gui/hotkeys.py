@@ -29,6 +29,8 @@ HOTKEY_ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("hotkey_describe_window", "describe_window", "Describe the active window"),
     ("hotkey_read_screen", "read_screen", "Read the text on the screen"),
     ("hotkey_ask_screen", "ask_about_screen", "Ask about the screen"),
+    ("hotkey_describe_focused", "describe_focused", "Describe the focused control"),
+    ("hotkey_what_changed", "what_changed", "Say what changed"),
     ("hotkey_repeat", "repeat_last", "Repeat the last answer"),
     ("hotkey_stop", "stop", "Stop speaking"),
 )

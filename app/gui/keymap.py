@@ -36,8 +36,19 @@ WINDOW_ACTIONS: tuple[ActionSpec, ...] = (
                "Describe the window that was in front before Iris.", "describe"),
     ActionSpec("read_screen", "&Read screen text", "Ctrl+R",
                "Read the text on the screen behind Iris, line by line.", "describe"),
+    ActionSpec("describe_focused", "Describe &focused control", "Ctrl+F",
+               "Describe the control that had the keyboard focus before Iris, with its role and name.", "describe"),
+    ActionSpec("what_changed", "What chan&ged?", "Ctrl+G",
+               "Look at the same screen or window again and say what changed since the last picture.", "describe"),
     ActionSpec("camera", "Ca&mera picture", "Ctrl+M",
                "Take a picture with the camera and describe it.", "describe"),
+    *(ActionSpec(f"zoom_{part.replace(' ', '_')}", f"Zoom {part}", f"Ctrl+{key}",
+                 f"Describe the {part} ninth of the current picture at full size; questions are then about it.",
+                 "zoom", button=False)
+      for part, key in (("top left", 7), ("top", 8), ("top right", 9), ("left", 4), ("centre", 5),
+                        ("right", 6), ("bottom left", 1), ("bottom", 2), ("bottom right", 3))),
+    ActionSpec("zoom_out", "Zoom &out", "Ctrl+0",
+               "Go back to the larger picture; questions are then about it again.", "zoom", button=False),
     ActionSpec("open_image", "&Open image…", "Ctrl+O",
                "Choose one or more image files to describe.", "file"),
     ActionSpec("paste", "&Paste image", "Ctrl+Shift+V",
@@ -60,12 +71,15 @@ WINDOW_ACTIONS: tuple[ActionSpec, ...] = (
                "Download the recommended description model.", "tools", button=False),
     ActionSpec("shortcuts", "&Keyboard shortcuts", "F1",
                "List every keyboard shortcut and global hotkey.", "help", button=False),
+    ActionSpec("copy_diagnostics", "Copy &diagnostic information", "Ctrl+Shift+F1",
+               "Copy versions, device, engines and settings (never answers or pictures) for a question or bug report.",
+               "help", button=False),
     ActionSpec("quit", "&Quit", "Ctrl+Q",
                "Close Iris completely, including the tray icon and hotkeys.", "file", button=False),
 )
 
 MENUS: tuple[tuple[str, str], ...] = (
-    ("file", "&File"), ("describe", "&Describe"), ("answer", "&Answer"), ("tools", "&Tools"), ("help", "&Help"),
+    ("file", "&File"), ("describe", "&Describe"), ("zoom", "&Zoom"), ("answer", "&Answer"), ("tools", "&Tools"), ("help", "&Help"),
 )
 
 FIELD_KEYS = (

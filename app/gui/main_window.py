@@ -12,23 +12,35 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from PIL import Image
 from PySide6.QtCore import QEvent, QMimeData, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDropEvent, QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QDockWidget, QFileDialog, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QMainWindow,
-    QPushButton, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
+    QDockWidget,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
+from ..capture.region import PART_NAMES
 from ..errors import BadInputError, IrisError
+from ..notifier import Level
 from .bridge import StatusSink
 from .controller import Controller
 from .conversation import ConversationView, ImagePreview
 from .keymap import MENUS, WINDOW_ACTIONS, ShortcutsDialog, shortcut_text
 from .mime import could_be_image, has_image_payload, image_from_mime, local_files, paths_in_text
-from ..notifier import Level
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +81,7 @@ class MainWindow(QMainWindow):
         self._dialogs: dict[str, QWidget] = {}
         self.setWindowTitle("Iris")
         self.setAcceptDrops(True)
-        self.actions: dict[str, QAction] = {}
+        self.actions: dict[str, QAction] = {}  # type: ignore[assignment]  # shadows QWidget.actions()
         self._build_actions()
         self._build_body()
         self._build_menus()
@@ -89,10 +101,14 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ layout
     def _build_actions(self) -> None:
-        handlers: dict[str, Callable[[], None]] = {
+        handlers: dict[str, Callable[..., Any]] = {  # called with no arguments
             "describe_screen": lambda: self._capture_action(self.controller.describe_screen),
             "describe_window": lambda: self._capture_action(self.controller.describe_window),
             "read_screen": lambda: self._capture_action(self.controller.read_screen),
+            "describe_focused": lambda: self._capture_action(self.controller.describe_focused),
+            "what_changed": lambda: self._capture_action(self.controller.what_changed),
+            "zoom_out": self.controller.zoom_out,
+            **{f"zoom_{part.replace(' ', '_')}": (lambda p=part: self.controller.zoom_in(p)) for part in PART_NAMES},
             "camera": self.take_camera_picture,
             "open_image": self.open_image_dialog,
             "paste": self.paste,
@@ -105,6 +121,7 @@ class MainWindow(QMainWindow):
             "settings": self.open_settings,
             "download_model": self.open_model_dialog,
             "shortcuts": self.show_shortcuts,
+            "copy_diagnostics": self.copy_diagnostics,
             "quit": self.quit_requested.emit,
         }
         for spec in WINDOW_ACTIONS:
@@ -193,11 +210,8 @@ class MainWindow(QMainWindow):
         if self.history is None:
             self.actions["history"].setEnabled(False)
             return
-        try:
-            from .history_view import HistoryPanel
-        except ImportError:
-            self.actions["history"].setEnabled(False)
-            return
+        from .history_view import HistoryPanel
+
         self.history_panel = HistoryPanel(self.history, self)
         self.history_panel.entry_activated.connect(self.show_history_entry)
         dock = QDockWidget("History", self)
@@ -211,7 +225,7 @@ class MainWindow(QMainWindow):
     def _make_ticker(self) -> Any | None:
         try:
             from .earcons import WorkingTicker
-        except ImportError:
+        except ImportError:  # QtMultimedia's system libraries (PulseAudio, ffmpeg) are missing
             return None
         ticker = WorkingTicker(self)
         ticker.bind_settings(self.settings)
@@ -246,7 +260,7 @@ class MainWindow(QMainWindow):
 
     def _on_state(self, state: str) -> None:
         working = state == "working"
-        self.setWindowTitle("Iris (working)" if working else "Iris")
+        self.setWindowTitle(f"Iris — {getattr(self.controller, 'activity', 'working')}" if working else "Iris")
         if self._ticker is not None:
             self._ticker.start() if working else self._ticker.stop()
         if not working:
@@ -418,14 +432,15 @@ class MainWindow(QMainWindow):
         """The question box takes file and image drops for the window, and Ctrl+V of an image."""
         if watched is self.question:
             kind = event.type()
-            if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and has_image_payload(event.mimeData()):
-                event.acceptProposedAction()
+            drop = cast(QDropEvent, event)  # the drag kinds below are QDropEvent subclasses
+            if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and has_image_payload(drop.mimeData()):
+                drop.acceptProposedAction()
                 return True
-            if kind == QEvent.Type.Drop and has_image_payload(event.mimeData()):
-                event.acceptProposedAction()
-                self.handle_mime(event.mimeData(), dropped=True)
+            if kind == QEvent.Type.Drop and has_image_payload(drop.mimeData()):
+                drop.acceptProposedAction()
+                self.handle_mime(drop.mimeData(), dropped=True)
                 return True
-            if kind == QEvent.Type.KeyPress and event.matches(QKeySequence.StandardKey.Paste):
+            if kind == QEvent.Type.KeyPress and cast(QKeyEvent, event).matches(QKeySequence.StandardKey.Paste):
                 mime = QGuiApplication.clipboard().mimeData()
                 if mime is not None and has_image_payload(mime):
                     self.paste()
@@ -436,11 +451,8 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         if self._raise_dialog("settings"):
             return
-        try:
-            from .settings_dialog import SettingsDialog
-        except ImportError:
-            self._say_error("The settings dialog is not available in this build.")
-            return
+        from .settings_dialog import SettingsDialog
+
         try:
             voices = self._voices()
         except Exception:
@@ -452,6 +464,18 @@ class MainWindow(QMainWindow):
         if not self._raise_dialog("shortcuts"):
             self._show_dialog("shortcuts", ShortcutsDialog(self.settings.as_dict(), self))
 
+    def copy_diagnostics(self) -> None:
+        """Help > Copy diagnostic information: the same report as ``iris doctor``."""
+        from ..diagnostics import report
+
+        core = self.controller.core
+        text = report(self.settings, engine=core.engine, speaker=core.speaker, ocr=core.ocr)
+        clipboard = QGuiApplication.clipboard()
+        if clipboard is not None:
+            clipboard.setText(text)
+        self.notifier.done("Diagnostic information copied. Paste it into your question or bug report; "
+                           "it holds no answers, questions or pictures.")
+
     def offer_model(self, sentence: str = "") -> None:
         """First time in a session that the model is missing: offer the download (not modal)."""
         if self._model_offered:
@@ -462,15 +486,12 @@ class MainWindow(QMainWindow):
     def open_model_dialog(self) -> None:
         if self._raise_dialog("model"):
             return
-        try:
-            from ..catalogue import default_entry
-            from ..download import download_model
-            from .model_dialog import ModelSetupDialog
+        from ..catalogue import default_entry
+        from ..download import download_model
+        from .model_dialog import ModelSetupDialog
 
+        try:
             entry = default_entry(_device_hint(self.settings["device"]))
-        except ImportError:
-            self.notifier.info("To install the description model, run: iris models download")
-            return
         except IrisError as exc:
             self._say_error(exc.message)
             return
@@ -516,9 +537,9 @@ class MainWindow(QMainWindow):
         if not self.settings["history_enabled"]:
             self.notifier.info("History is off. Turn it on in Settings to keep earlier descriptions.")
         self.history_dock.show()
-        if hasattr(self.history_panel, "refresh"):
+        if self.history_panel is not None:
             self.history_panel.refresh()
-        self.history_panel.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.history_panel.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def show_history_entry(self, entry: Any) -> None:
         image = self.history.load_image(entry) if self.history is not None else None

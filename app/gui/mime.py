@@ -48,7 +48,7 @@ def local_path(url: QUrl) -> str:
     """
     if sys.platform == "win32":
         return url.toLocalFile()
-    encoded = bytes(url.toEncoded()).decode("ascii", "replace")
+    encoded = bytes(url.toEncoded().data()).decode("ascii", "replace")
     path = urlsplit(encoded).path
     return os.fsdecode(unquote_to_bytes(path)) if path else ""
 
@@ -76,7 +76,7 @@ def image_from_mime(mime: QMimeData) -> Image.Image:
         raise BadInputError("The image could not be read.")
     buffer = QBuffer()
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    qimage.save(buffer, "PNG")
+    qimage.save(buffer, "PNG")  # type: ignore[call-overload]  # the stubs say bytes; PySide6 wants str
     from ..images import load_image
 
-    return load_image(bytes(buffer.data()))
+    return load_image(bytes(buffer.data().data()))

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -157,6 +158,11 @@ class ModelSetupDialog(QDialog):
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.status)
         layout.addLayout(buttons)
+        # Word-wrapped labels report their height only for a given width; without a window
+        # manager to negotiate, a dialog sized from its first size hint cut the text off
+        # mid-line. A readable width (about 70 characters, within the screen) and a layout
+        # that never lets the dialog get smaller than its content keep every line visible.
+        self._fit_text()
 
         self._bridge = _Bridge(self)
         self._bridge.progress.connect(self._on_progress)
@@ -217,7 +223,7 @@ class ModelSetupDialog(QDialog):
 
     # -- worker (no widgets here) ------------------------------------------
     def _work(self, cancel: CancelToken) -> None:
-        last = {"percent": None}
+        last: dict[str, int | None] = {"percent": None}
         size_mb = getattr(self.entry, "size_mb", None)
         estimate = int(size_mb * 1_000_000) if size_mb else 0
 
@@ -310,6 +316,27 @@ class ModelSetupDialog(QDialog):
         self.status.setText(text)
         self.status.setAccessibleDescription(text)
         self.status.setVisible(bool(text))
+        self._fit_text()
+
+    def _fit_text(self) -> None:
+        """Width for about 70 characters, and tall enough for every wrapped line."""
+        layout = self.layout()
+        if layout is None:
+            return
+        width = self.fontMetrics().averageCharWidth() * 70
+        screen = self.screen()
+        if screen is not None:
+            width = min(width, int(screen.availableGeometry().width() * 0.9))
+        margins = layout.contentsMargins()
+        text_width = width - margins.left() - margins.right()
+        for label in (self.intro, self.details, self.status):
+            label.setMinimumWidth(text_width)
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
+        layout.activate()
+        height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else layout.totalSizeHint().height()
+        self.setMinimumSize(width, height)
+        if self.height() < height or self.width() < width:
+            self.resize(max(self.width(), width), max(self.height(), height))
 
     def wait_for_worker(self, timeout: float = 5.0) -> bool:
         """For tests and shutdown: join the download thread."""

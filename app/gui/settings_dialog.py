@@ -9,7 +9,6 @@ so the app's listeners apply each change live; Cancel changes nothing.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Sequence
 
 from PySide6.QtCore import Qt
@@ -33,18 +32,22 @@ from PySide6.QtWidgets import (
 
 from ..errors import as_user_error
 from ..settings import SCHEMA, SCHEMA_BY_KEY, Setting, Settings
+from .hotkeys import HotkeyError, parse_hotkey
 
 # (group title, keys) in the order they appear; keys not listed go to "Other".
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Model and device", ("model", "device", "max_new_tokens", "cpu_threads")),
     ("Speed and quality", ("preset", "kv_cache")),
-    ("Speech", ("speech_engine", "voice", "rate", "volume", "speak_answers", "progress_sound")),
+    # The API key is not a setting: IRIS_API_KEY or the system keyring (app/secrets.py).
+    ("Model server", ("server_url", "server_model", "server_allow_remote", "server_timeout")),
+    ("Speech", ("speech_output", "speech_engine", "voice", "rate", "volume", "speak_answers", "progress_sound")),
     ("Hotkeys", (
         "hotkeys_enabled", "hotkey_describe_screen", "hotkey_describe_window", "hotkey_read_screen",
-        "hotkey_ask_screen", "hotkey_repeat", "hotkey_stop",
+        "hotkey_ask_screen", "hotkey_describe_focused", "hotkey_what_changed", "hotkey_repeat", "hotkey_stop",
     )),
-    ("Prompts and language", ("prompt_describe", "prompt_screen", "prompt_read", "answer_language")),
-    ("App", ("start_with_system", "history_enabled", "history_limit", "close_to_tray", "warm_up_on_start")),
+    ("Prompts and language", ("prompt_describe", "prompt_screen", "prompt_read", "answer_language", "ocr_language")),
+    ("App", ("start_with_system", "history_enabled", "history_limit", "close_to_tray", "warm_up_on_start",
+             "screen_monitors", "log_to_file")),
 )
 
 LABELS: dict[str, str] = {
@@ -55,7 +58,12 @@ LABELS: dict[str, str] = {
     "cpu_threads": "Processor threads",
     "kv_cache": "Answer cache",
     "warm_up_on_start": "Load the model when Iris starts",
-    "speech_engine": "Speech engine",
+    "server_url": "Model server address (empty: use a model on this computer)",
+    "server_model": "Model on the server (empty: the first it offers)",
+    "server_allow_remote": "Allow sending pictures to a server on another computer",
+    "server_timeout": "Seconds to wait for the server",
+    "speech_output": "Speak through",
+    "speech_engine": "Iris's own voice: speech engine",
     "voice": "Voice",
     "rate": "Speaking rate (words per minute)",
     "volume": "Volume",
@@ -65,10 +73,14 @@ LABELS: dict[str, str] = {
     "prompt_screen": "Prompt to describe the screen",
     "prompt_read": "Prompt to read text",
     "answer_language": "Language of answers",
+    "ocr_language": "Language of text to read (OCR; auto: the system's, or codes such as de or de+fr)",
     "hotkey_describe_screen": "Describe the screen",
     "hotkey_describe_window": "Describe the active window",
     "hotkey_read_screen": "Read text on screen",
     "hotkey_ask_screen": "Ask about the screen",
+    "hotkey_describe_focused": "Describe the focused control",
+    "hotkey_what_changed": "What changed?",
+    "screen_monitors": "Describe the screen shows",
     "hotkey_repeat": "Repeat the last answer",
     "hotkey_stop": "Stop speaking",
     "hotkeys_enabled": "Use global hotkeys",
@@ -76,48 +88,32 @@ LABELS: dict[str, str] = {
     "history_enabled": "Keep a history of descriptions",
     "history_limit": "History entries to keep",
     "close_to_tray": "Keep running in the tray when the window closes",
+    "log_to_file": "Keep a log file for troubleshooting (never answers or pictures)",
 }
 
 CHOICE_LABELS: dict[str, dict[Any, str]] = {
     "device": {"auto": "Automatic", "cpu": "Processor (CPU)", "cuda": "Graphics card (CUDA)"},
     "preset": {"fast": "Fast", "balanced": "Balanced", "detailed": "Detailed (slower)"},
     "kv_cache": {"auto": "Automatic", "static": "Static (faster on graphics cards)", "dynamic": "Dynamic"},
+    "screen_monitors": {"focused": "The monitor with the focused window", "all": "All monitors"},
+    "speech_output": {"auto": "Automatic: my screen reader if one is running, else Iris's voice",
+                      "screen-reader": "My screen reader (speech and braille)", "iris-voice": "Iris's own voice",
+                      "both": "Both my screen reader and Iris's voice", "text-only": "No speech (text only)"},
     "speech_engine": {"auto": "Automatic", "pyttsx3": "System voices (pyttsx3)", "espeak-ng": "eSpeak NG",
                       "silent": "Silent (text only)"},
 }
 
 MULTILINE = ("prompt_",)
 _RESERVED_MNEMONICS = {"a", "r"}  # &Apply, &Restore defaults
-_MODIFIERS = {"ctrl", "alt", "shift", "cmd", "super", "win", "alt_gr", "ctrl_l", "ctrl_r", "alt_l", "alt_r",
-              "shift_l", "shift_r", "cmd_l", "cmd_r"}
-_KEY_PART = re.compile(r"^(<[a-z0-9_]+>|[^<>+\s])$")
-
-
-def _simple_hotkey_problem(text: str) -> str | None:
-    parts = text.strip().lower().split("+")
-    if any(not _KEY_PART.match(p) for p in parts):
-        return "The hotkey is not understood; write it like <ctrl>+<alt>+d."
-    names = [p.strip("<>") for p in parts]
-    if not any(n in _MODIFIERS for n in names[:-1]) or names[-1] in _MODIFIERS:
-        return "The hotkey needs a modifier such as <ctrl> or <alt>, followed by one key."
-    return None
-
-
 def normalise_hotkey(text: str) -> tuple[str, frozenset[str] | None, str | None]:
     """(value to store, its keys for duplicate checks, problem sentence or None).
 
     Empty means "no hotkey for this action". Uses the hotkey module's parser
-    (the same one that registers them) when it is importable.
+    (the same one that registers them).
     """
     text = text.strip()
     if not text:
         return "", None, None
-    try:
-        from .hotkeys import HotkeyError, parse_hotkey  # noqa: PLC0415
-    except ImportError:
-        problem = _simple_hotkey_problem(text)
-        keys = frozenset(p.strip("<>") for p in text.lower().replace(" ", "").split("+"))
-        return text, (None if problem else keys), problem
     try:
         hotkey = parse_hotkey(text)
     except HotkeyError as exc:
@@ -164,8 +160,9 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Iris settings")
         self.setAccessibleName("Iris settings")
         self.controls: dict[str, QWidget] = {}
-        self._getters: dict[str, Callable[[], Any]] = {}
-        self._setters: dict[str, Callable[[Any], None]] = {}
+        # Callable[..., Any]: the lambdas bind their widget through a default argument.
+        self._getters: dict[str, Callable[..., Any]] = {}
+        self._setters: dict[str, Callable[..., Any]] = {}
         self._voices = list(voices)
         self._model_names = list(model_names) if model_names is not None else _catalogue_names()
 
@@ -240,6 +237,8 @@ class SettingsDialog(QDialog):
                 label = QLabel(_with_mnemonic(label_text, used) + ":", page)
                 label.setBuddy(control)
                 form.addRow(label, control)
+        if any(spec.key == "server_url" for spec in specs):
+            self._add_api_key_row(form, page, used)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
@@ -269,7 +268,9 @@ class SettingsDialog(QDialog):
             combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
             for name in ["auto", *[n for n in self._model_names if n != "auto"]]:
                 combo.addItem(name)
-            combo.lineEdit().setAccessibleName(LABELS["model"])
+            line_edit = combo.lineEdit()
+            if line_edit is not None:
+                line_edit.setAccessibleName(LABELS["model"])
             self._getters[key] = lambda c=combo: c.currentText().strip()
             self._setters[key] = lambda v, c=combo: c.setCurrentText(str(v))
             return combo
@@ -377,6 +378,40 @@ class SettingsDialog(QDialog):
                     seen[keys] = key
         return found
 
+    def _add_api_key_row(self, form: QFormLayout, page: QWidget, used: set[str]) -> None:
+        """The server's API key: a password field saved to the system keyring, never to settings."""
+        self.api_key = QLineEdit(page)
+        self.api_key.setObjectName("server_api_key")
+        self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
+        text = "API key for this server (kept in the system password store)"
+        self.api_key.setAccessibleName(text)
+        self.api_key.setAccessibleDescription(
+            "Leave empty to keep the saved key. It is never written to the settings file; "
+            "the environment variable IRIS_API_KEY takes precedence.")
+        label = QLabel(_with_mnemonic(text, used) + ":", page)
+        label.setBuddy(self.api_key)
+        form.addRow(label, self.api_key)
+
+    def _save_api_key(self) -> str | None:
+        """Store a typed key under the server's host; the sentence to show if that failed."""
+        key = self.api_key.text().strip() if hasattr(self, "api_key") else ""
+        if not key:
+            return None
+        from urllib.parse import urlsplit
+
+        from ..secrets import set_api_key
+
+        url = str(self.values().get("server_url") or "")
+        host = urlsplit(url if "://" in url else f"http://{url}").hostname
+        if not host:
+            return "Enter the model server's address before its API key."
+        try:
+            set_api_key(host, key)
+        except Exception as exc:  # noqa: BLE001 - no keyring: one sentence
+            return as_user_error(exc).message
+        self.api_key.clear()
+        return None
+
     def apply(self) -> bool:
         """Save every changed value through ``settings.set``; False (and a sentence) if one is invalid."""
         found = self.problems()
@@ -395,6 +430,9 @@ class SettingsDialog(QDialog):
             except Exception as exc:  # noqa: BLE001 - a listener failed; say so, keep going
                 failures.append(as_user_error(exc).message)
         self.settings.save()  # a failed save is reported by Settings itself; values still apply now
+        key_problem = self._save_api_key()
+        if key_problem:
+            failures.append(key_problem)
         if failures:
             self._show_problem(failures[0])
             return False
@@ -426,7 +464,8 @@ class SettingsDialog(QDialog):
 
     def _page_of(self, control: QWidget) -> int:
         for index in range(self.tabs.count()):
-            if self.tabs.widget(index).isAncestorOf(control):
+            page = self.tabs.widget(index)
+            if page is not None and page.isAncestorOf(control):
                 return index
         return self.tabs.currentIndex()
 

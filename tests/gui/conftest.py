@@ -105,12 +105,12 @@ def photo_paths() -> list[Path]:
 def make_app(qtbot, qapp):
     """``make_app(engine=None, ocr=None, settings=None, history=None) -> Harness`` with the window shown."""
     from app.compose import build_core
-    from tests.mock_engine import MockEngine
     from app.gui.app import IrisApp
     from app.gui.bridge import MainThreadDispatcher
     from app.notifier import Notifier
     from app.settings import Settings
     from app.speech.base import SilentSpeaker
+    from tests.mock_engine import MockEngine
 
     built: list[Any] = []
 

@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 
 from app.compose import build_core
-from tests.mock_engine import MockEngine
 from app.errors import ModelMissingError
 from app.gui.bridge import MainThreadDispatcher
 from app.gui.controller import Controller
@@ -17,6 +16,7 @@ from app.notifier import Level, Notifier
 from app.settings import Settings
 from app.speech.base import SilentSpeaker
 from tests.gui.conftest import FakeCapture, FakeOCR
+from tests.mock_engine import MockEngine
 
 
 class Recorder:

@@ -16,11 +16,17 @@ import pytest
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support (propagateSizeHints|raise)\(\)")
 
 from app.gui.hotkeys import (
-    HOTKEY_ACTIONS, HotkeyError, HotkeyManager, conflict_of, default_hotkey, parse_hotkey, plan_hotkeys,
+    HOTKEY_ACTIONS,
+    HotkeyError,
+    HotkeyManager,
+    conflict_of,
+    default_hotkey,
+    parse_hotkey,
+    plan_hotkeys,
 )
 from app.notifier import Level, Notifier
-from tests.xvfb import start_xvfb
 from app.settings import Settings, defaults
+from tests.xvfb import start_xvfb
 
 
 # --------------------------------------------------------------- no display

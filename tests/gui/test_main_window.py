@@ -15,11 +15,11 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 
-from tests.mock_engine import MockEngine
 from app.errors import ModelMissingError
 from app.gui.conversation import IRIS_PREFIX, STOPPED_MARK
 from app.gui.keymap import WINDOW_ACTIONS
 from tests.conftest import REPO
+from tests.mock_engine import MockEngine
 
 # The offscreen platform says it cannot raise windows or pass on size hints (harmless, offscreen only).
 pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support (propagateSizeHints|raise)\(\)")
@@ -565,6 +565,6 @@ def test_start_with_system_and_speech_engine_apply_live(make_app, monkeypatch):
     h = make_app()
     h.core.settings.set("start_with_system", True)
     assert calls == [True]
-    old = h.core.speaker
+    old = h.core.speaker.output  # core.speaker is the router: it stays, its output is replaced
     h.core.settings.set("speech_engine", "silent")
-    assert h.core.speaker is not old and h.core.assistant.speaker is h.core.speaker
+    assert h.core.speaker.output is not old and h.core.assistant.speaker is h.core.speaker

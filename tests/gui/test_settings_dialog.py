@@ -241,3 +241,15 @@ def test_every_control_has_a_label_with_a_unique_mnemonic(dialog):
             letters.append(text[text.index("&") + 1].lower())
         assert len(letters) == len(set(letters)), dialog.tabs.tabText(page_index)
         assert not {"a", "r"} & set(letters)  # Apply and Restore defaults keep theirs
+
+
+def test_api_key_goes_to_the_keyring_never_the_settings_file(dialog, settings, tmp_path, monkeypatch):
+    saved: list[tuple[str, str]] = []
+    monkeypatch.setattr("app.secrets.set_api_key", lambda host, key: saved.append((host, key)))
+    dialog.controls["server_url"].setText("https://gpu.example.org/v1")
+    dialog.api_key.setText("k-secret-42")
+    assert dialog.api_key.echoMode() == QLineEdit.EchoMode.Password and dialog.api_key.accessibleName()
+    assert dialog.apply()
+    assert saved == [("gpu.example.org", "k-secret-42")] and dialog.api_key.text() == ""
+    assert settings["server_url"] == "https://gpu.example.org/v1"
+    assert "k-secret-42" not in (tmp_path / "settings.json").read_text()

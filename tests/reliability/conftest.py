@@ -25,10 +25,10 @@ import pytest
 from PIL import Image
 
 from app.engine.base import CancelToken
-from tests.mock_engine import MockEngine
 from app.errors import IrisError
 from app.notifier import Level, Message, Notifier
 from app.speech.base import SilentSpeaker
+from tests.mock_engine import MockEngine
 
 TINY_SETTINGS = {"cpu_threads": 2, "preset": "fast", "max_new_tokens": 12}
 

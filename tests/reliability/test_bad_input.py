@@ -39,8 +39,8 @@ from tests.make_images import (
     _truncated,
     encode,
     halves,
-    write_file,
     png_claiming_size,
+    write_file,
 )
 from tests.reliability.conftest import assert_one_sentence
 

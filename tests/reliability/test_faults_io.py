@@ -265,9 +265,9 @@ def test_corrupt_settings_are_set_aside_defaults_used_and_the_user_told(content,
 def test_a_corrupt_settings_notice_at_start_up_is_also_spoken(iris_home):
     from app import paths
     from app.compose import build_core
-    from tests.mock_engine import MockEngine
     from app.notifier import Notifier
     from app.speech.base import SilentSpeaker
+    from tests.mock_engine import MockEngine
 
     path = paths.config_dir() / "settings.json"
     path.parent.mkdir(parents=True, exist_ok=True)

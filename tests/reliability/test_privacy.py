@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.mock_engine import MockEngine
 from app.history import History
 from tests.make_images import text_image, write_test_video
+from tests.mock_engine import MockEngine
 from tests.reliability.conftest import tree
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,9 +19,9 @@ from PIL import Image
 from app.catalogue import load_catalogue
 from app.download import ALLOW_PATTERNS
 from app.engine.loading import create_engine
-from tests.mock_engine import MockEngine
 from app.errors import ModelLoadError
 from tests.make_images import text_image
+from tests.mock_engine import MockEngine
 from tests.reliability.conftest import TINY_SETTINGS, Audit, assert_one_sentence
 
 INJECTION = [
