@@ -281,6 +281,50 @@ class CallbackEngine(VisionEngine):
     ) -> None: ...
 
 
+class AnsweringEngine(CallbackEngine):
+    """An engine that answers by itself (not a wrapper): one :meth:`generate` prologue for all.
+
+    It loads the model if needed, runs on a child of the caller's token (so
+    :meth:`unload` can stop it without cancelling the user's job) and fills
+    ``last_stats`` even when the answer is cancelled or fails; subclasses write
+    only :meth:`_answer`.
+    """
+
+    def generate(
+        self,
+        conversation: Conversation,
+        cancel: CancelToken | None,
+        on_text: TextCallback,
+        *,
+        max_new_tokens: int | None = None,
+        min_new_tokens: int | None = None,
+    ) -> None:
+        start = time.perf_counter()
+        stats = GenerationStats()
+        if not self.is_loaded:
+            self.load()
+            stats.load_s = time.perf_counter() - start
+        token = (cancel or CancelToken()).child()
+        try:
+            self._answer(conversation, token, on_text, stats, start, max_new_tokens, min_new_tokens)
+        finally:
+            stats.total_s = time.perf_counter() - start
+            self.last_stats = stats
+
+    @abstractmethod
+    def _answer(
+        self,
+        conversation: Conversation,
+        cancel: CancelToken,
+        on_text: TextCallback,
+        stats: GenerationStats,
+        start: float,
+        max_new_tokens: int | None,
+        min_new_tokens: int | None,
+    ) -> None:
+        """Answer the pending question on this thread; ``start`` is when the request began."""
+
+
 _END = object()
 
 

@@ -39,7 +39,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import BadInputError, InternalError, IrisError, ModelLoadError, OutOfMemoryError
-from .base import CallbackEngine, CancelToken, Conversation, GenerationStats, StatusCallback, TextCallback, image_policy
+from .base import (
+    AnsweringEngine,
+    CancelToken,
+    Conversation,
+    GenerationStats,
+    StatusCallback,
+    TextCallback,
+    image_policy,
+)
 from .cpu_probe import llama_extra_buffers_ok
 from .gguf_files import MMPROJ_KEYS, find_pair, read_metadata, tokens_per_image
 from .llamacpp_support import (
@@ -69,7 +77,7 @@ class _Unit:
         self.key, self.n_pos = key, n_pos
 
 
-class LlamaCppEngine(CallbackEngine):
+class LlamaCppEngine(AnsweringEngine):
     """A GGUF model + mmproj on the CPU (or offloaded to a GPU with a CUDA build), loaded on first use."""
 
     engine_name = "llama.cpp"
@@ -264,35 +272,28 @@ class LlamaCppEngine(CallbackEngine):
         return active is not None and active.cancelled
 
     # --------------------------------------------------------------- generation
-    def generate(
+    def _answer(
         self,
         conversation: Conversation,
-        cancel: CancelToken | None,
+        cancel: CancelToken,
         on_text: TextCallback,
-        *,
-        max_new_tokens: int | None = None,
-        min_new_tokens: int | None = None,
+        stats: GenerationStats,
+        start: float,
+        max_new_tokens: int | None,
+        min_new_tokens: int | None,
     ) -> None:
-        start = time.perf_counter()
-        stats = GenerationStats()
-        if not self.is_loaded:
-            self.load()
-            stats.load_s = time.perf_counter() - start
-        token = (cancel or CancelToken()).child()
         with self._lock:
             if self._llama is not None and self._context_size(self.device == "cuda") > self._n_ctx:
                 self.unload()  # a preset with a bigger picture was chosen: make room (a reload, not a crash)
                 self.load()
-            if self._llama is None or token.cancelled:
+            if self._llama is None or cancel.cancelled:
                 return
-            self._active = token
+            self._active = cancel
             try:
                 self._ensure_mtmd()
-                self._generate(conversation, token, on_text, stats, start, max_new_tokens, min_new_tokens)
+                self._generate(conversation, cancel, on_text, stats, start, max_new_tokens, min_new_tokens)
             finally:
                 self._active = None
-                stats.total_s = time.perf_counter() - start
-                self.last_stats = stats
 
     def _generate(
         self,

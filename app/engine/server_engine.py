@@ -29,7 +29,15 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from ..errors import BadInputError, IrisError, ModelLoadError
-from .base import CallbackEngine, CancelToken, Conversation, GenerationStats, StatusCallback, TextCallback, image_policy
+from .base import (
+    AnsweringEngine,
+    CancelToken,
+    Conversation,
+    GenerationStats,
+    StatusCallback,
+    TextCallback,
+    image_policy,
+)
 from .prompting import fit_image
 
 log = logging.getLogger(__name__)
@@ -72,7 +80,7 @@ def parse_server_url(url: str) -> tuple[str, str, int, str]:
     return parts.scheme, parts.hostname, port, parts.path.rstrip("/")
 
 
-class ServerEngine(CallbackEngine):
+class ServerEngine(AnsweringEngine):
     """Answers through a model server; nothing to load but a check that it is there."""
 
     engine_name = "server"
@@ -217,27 +225,18 @@ class ServerEngine(CallbackEngine):
         return ServerError(f"The model server {self.host} returned an error (HTTP {status}).", detail=detail)
 
     # --------------------------------------------------------------- answers
-    def generate(
+    def _answer(
         self,
         conversation: Conversation,
-        cancel: CancelToken | None,
+        cancel: CancelToken,
         on_text: TextCallback,
-        *,
-        max_new_tokens: int | None = None,
-        min_new_tokens: int | None = None,
+        stats: GenerationStats,
+        start: float,
+        max_new_tokens: int | None,
+        min_new_tokens: int | None,
     ) -> None:
-        start = time.perf_counter()
-        stats = GenerationStats()
-        if not self.is_loaded:
-            self.load()
-            stats.load_s = time.perf_counter() - start
-        token = (cancel or CancelToken()).child()
-        try:
-            if not token.cancelled:
-                self._stream(conversation, token, on_text, stats, start, max_new_tokens, min_new_tokens)
-        finally:
-            stats.total_s = time.perf_counter() - start
-            self.last_stats = stats
+        if not cancel.cancelled:
+            self._stream(conversation, cancel, on_text, stats, start, max_new_tokens, min_new_tokens)
 
     def request_body(self, conversation: Conversation, max_new_tokens: int | None, min_new_tokens: int | None) -> dict[str, Any]:
         limit = int(max_new_tokens or _setting(self.settings, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS))

@@ -51,7 +51,7 @@ from typing import Any, Callable
 
 from ..errors import InternalError, IrisError, ModelLoadError, OutOfMemoryError
 from .base import (
-    CallbackEngine,
+    AnsweringEngine,
     CancelToken,
     Conversation,
     GenerationStats,
@@ -139,7 +139,7 @@ def is_oom(exc: BaseException) -> bool:
     return name == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
-class TransformersEngine(CallbackEngine):
+class TransformersEngine(AnsweringEngine):
     """One local model folder on one device, loaded on first use."""
 
     engine_name = "transformers"
@@ -276,29 +276,7 @@ class TransformersEngine(CallbackEngine):
                     self._hooks.append(layer.register_forward_pre_hook(check))
 
     # --------------------------------------------------------------- generation
-    def generate(
-        self,
-        conversation: Conversation,
-        cancel: CancelToken | None,
-        on_text: TextCallback,
-        *,
-        max_new_tokens: int | None = None,
-        min_new_tokens: int | None = None,
-    ) -> None:
-        start = time.perf_counter()
-        stats = GenerationStats()
-        if not self.is_loaded:
-            self.load()
-            stats.load_s = time.perf_counter() - start
-        # Our own token, cancelled with the caller's, so unload() can stop us too.
-        token = (cancel or CancelToken()).child()
-        try:
-            self._generate(conversation, token, on_text, stats, start, max_new_tokens, min_new_tokens)
-        finally:
-            stats.total_s = time.perf_counter() - start
-            self.last_stats = stats
-
-    def _generate(
+    def _answer(
         self,
         conversation: Conversation,
         cancel: CancelToken,
