@@ -24,7 +24,9 @@ from ..capture.changes import ChangeTracker
 from ..compose import Core
 from ..engine.base import CancelToken, Conversation, VisionEngine
 from ..errors import BadInputError, CancelledError, IrisError, ModelLoadError, ModelMissingError
+from ..images import load_image, printable_name
 from ..pipeline import Answer, validate_question
+from . import sources
 from .capture_job import PendingCapture, ZoomState, picture_origin
 
 log = logging.getLogger(__name__)
@@ -32,51 +34,6 @@ log = logging.getLogger(__name__)
 Deliver = Callable[[Callable[[], None]], None]
 SourceFactory = Callable[[], CaptureSource]
 CameraGrab = Callable[..., Image.Image]
-
-
-def _screen_source() -> CaptureSource:
-    from ..capture.screen import ScreenCapture
-
-    return ScreenCapture()
-
-
-def _focused_monitor_source() -> CaptureSource:
-    from ..capture.focused import FocusedMonitorCapture
-
-    return FocusedMonitorCapture()
-
-
-def _focused_source() -> CaptureSource:
-    from ..capture.focused import FocusedControlCapture
-
-    return FocusedControlCapture()
-
-
-def _window_source() -> CaptureSource:
-    from ..capture.window import ActiveWindowCapture
-
-    return ActiveWindowCapture()
-
-
-def _camera_grab(camera_id: str | None = None) -> Image.Image:
-    from .camera import grab_camera_frame
-
-    return grab_camera_frame(camera_id)
-
-
-def _load_image(path: str | Path) -> Image.Image:
-    from ..images import load_image
-
-    return load_image(path)
-
-
-def _display_name(path: str | Path) -> str:
-    try:
-        from ..images import printable_name
-
-        return printable_name(path)
-    except ImportError:  # pragma: no cover - app.images always ships with the app
-        return Path(path).name
 
 
 class Controller(QObject):
@@ -113,9 +70,9 @@ class Controller(QObject):
         deliver: Deliver,
         *,
         screen_source: SourceFactory | None = None,
-        window_source: SourceFactory = _window_source,
-        focused_source: SourceFactory = _focused_source,
-        camera_grab: CameraGrab = _camera_grab,
+        window_source: SourceFactory = sources.window_source,
+        focused_source: SourceFactory = sources.focused_source,
+        camera_grab: CameraGrab = sources.camera_grab,
         history: Any | None = None,
         parent: QObject | None = None,
     ) -> None:
@@ -169,7 +126,9 @@ class Controller(QObject):
         )
 
     def _default_screen_source(self) -> CaptureSource:
-        return _screen_source() if self.core.settings["screen_monitors"] == "all" else _focused_monitor_source()
+        if self.core.settings["screen_monitors"] == "all":
+            return sources.screen_source()
+        return sources.focused_monitor_source()
 
     def describe_focused(self, *, delay: float = 0.0) -> bool:
         """Describe the control that has the keyboard focus, with its role, name and application."""
@@ -291,7 +250,7 @@ class Controller(QObject):
         if not paths:
             self._report(BadInputError("No image file was given."))
             return False
-        names = [_display_name(p) for p in paths]
+        names = [printable_name(p) for p in paths]
         total = len(paths)
 
         def work(cancel: CancelToken) -> Answer | None:
@@ -301,7 +260,7 @@ class Controller(QObject):
                 _raise_if_cancelled(cancel)
                 heading = name if total == 1 else f"{name} (image {index + 1} of {total})"
                 try:
-                    image = _load_image(path)
+                    image = load_image(path)
                 except IrisError as exc:
                     first_error = first_error or exc
                     if total > 1:
