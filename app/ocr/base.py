@@ -54,3 +54,12 @@ class OcrEngine(Protocol):
         """The text in ``image`` as boxes; ``languages`` are ISO 639-1 codes, most likely first."""
         ...
 
+
+class EngineState:
+    """What every concrete engine keeps: the sentence saying why it cannot run ('' when it can)."""
+
+    _reason: str = ""
+
+    @property
+    def reason(self) -> str:
+        return self._reason

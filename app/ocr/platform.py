@@ -14,10 +14,10 @@ from typing import Any
 from PIL import Image
 
 from ..errors import InternalError
-from .base import TextBox
+from .base import EngineState, TextBox
 
 
-class WindowsOcrEngine:
+class WindowsOcrEngine(EngineState):
     """Windows 10/11's OCR through the PyWinRT projection (winrt-Windows.Media.Ocr)."""
 
     name = "windows"
@@ -41,10 +41,6 @@ class WindowsOcrEngine:
             return False
         self._reason = ""
         return True
-
-    @property
-    def reason(self) -> str:
-        return self._reason
 
     def load(self) -> None:
         self._engine_for(["en"])
@@ -95,7 +91,7 @@ VISION_TAGS = {"en": "en-US", "de": "de-DE", "fr": "fr-FR", "es": "es-ES", "it":
                "zh": "zh-Hans", "ko": "ko-KR", "vi": "vi-VT"}
 
 
-class MacOcrEngine:
+class MacOcrEngine(EngineState):
     """Apple's Vision text recogniser (macOS 10.15+), through the ocrmac package."""
 
     name = "vision"
@@ -114,10 +110,6 @@ class MacOcrEngine:
             return False
         self._reason = ""
         return True
-
-    @property
-    def reason(self) -> str:
-        return self._reason
 
     def load(self) -> None:
         pass

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InternalError, ModelMissingError
-from .base import TextBox
+from .base import EngineState, TextBox
 
 #: A blank gap at least this share of the line's height between two characters is a space.
 SPACE_GAP = 0.2
@@ -56,7 +56,7 @@ def _longest_blank(ink: np.ndarray) -> int:
     return best
 
 
-class PPOcrEngine:
+class PPOcrEngine(EngineState):
     """rapidocr, whichever generation is installed (the newer first)."""
 
     name = "ppocr"
@@ -78,10 +78,6 @@ class PPOcrEngine:
             return True
         self._reason = "Neither rapidocr nor rapidocr-onnxruntime is installed."
         return False
-
-    @property
-    def reason(self) -> str:
-        return self._reason
 
     def load(self) -> None:
         if self._engine is not None:

@@ -20,7 +20,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import InternalError, ModelMissingError
-from .base import TextBox
+from .base import EngineState, TextBox
 from .languages import tesseract_codes
 from .prep import INK as INK_LEVEL
 from .prep import normalise
@@ -148,7 +148,7 @@ def scale_for(image: Image.Image) -> float:
     return SCALE if image.width * image.height <= SCALE_UNTIL_PIXELS else 1.0
 
 
-class TesseractEngine:
+class TesseractEngine(EngineState):
     """Tesseract through tesserocr (no process per read); one API object per language set."""
 
     name = "tesseract"
@@ -172,10 +172,6 @@ class TesseractEngine:
             return False
         self._reason = ""
         return True
-
-    @property
-    def reason(self) -> str:
-        return self._reason
 
     def load(self) -> None:
         if not self.available():
@@ -313,7 +309,7 @@ class TesseractEngine:
         self._apis.clear()
 
 
-class TesseractCliEngine:
+class TesseractCliEngine(EngineState):
     """The ``tesseract`` program through pytesseract: where tesserocr has no wheel (macOS)."""
 
     name = "tesseract-cli"
@@ -333,10 +329,6 @@ class TesseractCliEngine:
             return False
         self._reason = ""
         return True
-
-    @property
-    def reason(self) -> str:
-        return self._reason
 
     def load(self) -> None:
         if not self.available():
