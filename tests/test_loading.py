@@ -295,3 +295,18 @@ def test_missing_tokenizer_is_model_missing(tiny_model_dir, tmp_path):
         (folder / name).unlink()
     with pytest.raises(ModelMissingError):
         load_folder(folder)
+
+
+def test_model_found_tells_a_missing_model_apart_without_importing_torch(tiny_model_dir):
+    code = (
+        "import sys\n"
+        "from app.engine.loading import create_engine\n"
+        f"found = create_engine({str(tiny_model_dir)!r}, 'auto', None).model_found()\n"
+        "missing = create_engine('/no/such/folder', 'auto', None).model_found()\n"
+        "auto_missing = create_engine('auto', 'auto', None).model_found()\n"
+        "print(found, missing, auto_missing, 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False", "False", "False"]

@@ -187,6 +187,13 @@ class VisionEngine(ABC):
     @abstractmethod
     def is_loaded(self) -> bool: ...
 
+    def model_found(self) -> bool:
+        """Whether the model to load is there (cheap: no weights read, no torch import).
+
+        Lets the app say "loading the model" only when there is one to load.
+        """
+        return True
+
     @abstractmethod
     def load(self, status: StatusCallback | None = None) -> None:
         """Load weights (blocking; call from a worker). Raises ModelMissingError/ModelLoadError."""

@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 from ..catalogue import ModelEntry, auto_choice, default_entry, find_entry, free_memory_mb
 from ..download import installed_path
-from ..errors import BadInputError, CancelledError, ModelMissingError, OutOfMemoryError
+from ..errors import BadInputError, CancelledError, IrisError, ModelMissingError, OutOfMemoryError
 from .base import (
     CallbackEngine,
     CancelToken,
@@ -245,6 +245,17 @@ class LazyEngine(CallbackEngine):
     @property
     def is_loaded(self) -> bool:
         return self._engine is not None and self._engine.is_loaded
+
+    def model_found(self) -> bool:
+        if self._engine is not None:
+            return True
+        for device in ("cpu", "cuda"):  # not resolve_device(): that imports torch
+            try:
+                resolve_model(self.requested_model, device)
+            except IrisError:
+                continue
+            return True
+        return False
 
     def load(self, status: StatusCallback | None = None) -> None:
         """Load on a helper thread and wait; an unload() meanwhile makes this raise CancelledError at once."""

@@ -410,7 +410,7 @@ class Controller(QObject):
         self._set_image(image, source.label, origin=picture_origin(source))
         self.captured.emit()
         engine = self.assistant.engine
-        if needs_model and engine is not None and not engine.is_loaded:
+        if needs_model and engine is not None and not engine.is_loaded and engine.model_found():
             self.notifier.working("Loading the model; the picture is taken.")
 
     def _submit(

@@ -119,3 +119,22 @@ def test_the_screen_setting_chooses_the_focused_monitor_or_all(make_app):
     h.core.settings.set("screen_monitors", "all", save=False)
     source = controller._default_screen_source()
     assert isinstance(source, ScreenCapture) and source.monitor is None
+
+
+def test_the_loading_notice_is_given_only_when_there_is_a_model_to_load(make_app, qtbot):
+    from app.notifier import Level
+
+    def working_messages(engine) -> int:
+        h = make_app(engine)
+        before = len(h.core.notifier.history)
+        h.controller.describe_screen()
+        h.wait_idle(qtbot, timeout=8000)
+        return sum(1 for m in h.core.notifier.history[before:] if m.level is Level.WORKING)
+
+    class NoModel(MockEngine):
+        def model_found(self) -> bool:
+            return False
+
+    with_model = working_messages(MockEngine("A desktop.", load_delay=0.3))
+    without = working_messages(NoModel("A desktop.", load_delay=0.3))
+    assert with_model == without + 1
