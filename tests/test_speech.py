@@ -485,3 +485,23 @@ def test_wav_sink_converts_formats_and_stays_valid(tmp_path):
         assert reader.getnframes() / 22050 == pytest.approx(1.5, abs=0.001)
     with pytest.raises(BackendError):
         read_wav(a.with_name("missing.wav"))
+
+
+def test_drop_queued_takes_one_owners_utterances_or_all_in_order():
+    from collections import deque
+    from dataclasses import dataclass
+
+    from app.engine.base import CancelToken
+    from app.speech.base import drop_queued
+
+    @dataclass
+    class Item:
+        text: str
+        owner: object
+
+    old, new = CancelToken(), CancelToken()
+    queues = [deque([Item("a", old), Item("b", new)]), deque([Item("c", old), Item("d", None)])]
+    assert drop_queued(queues, old) == ["a", "c"]
+    assert [[i.text for i in q] for q in queues] == [["b"], ["d"]]
+    assert drop_queued(queues) == ["b", "d"]
+    assert all(not q for q in queues)

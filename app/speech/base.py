@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Iterable, MutableSequence, Protocol
 
 # Events a speaker reports to listeners: ("started"|"audio"|"finished"|"error"|"cancelled", text).
 # "audio" means the utterance's audio is ready (synthesized, written, or handed to the screen
@@ -37,6 +37,31 @@ class Owner(Protocol):
     def cancelled(self) -> bool: ...
 
     def on_cancel(self, callback: Callable[[], None]) -> None: ...
+
+
+class Queued(Protocol):
+    """An utterance waiting in an output's queue."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def owner(self) -> Owner | None: ...
+
+
+def drop_queued(queues: Iterable[MutableSequence[Any]], owner: Owner | None = None) -> list[str]:
+    """Remove ``owner``'s queued utterances (every one when ``owner`` is None); their texts, in order.
+
+    The outputs with queues of their own (Iris's voice, Prism) share this so a
+    superseded job's speech is dropped the same way everywhere.
+    """
+    dropped: list[str] = []
+    for queue in queues:
+        items: list[Queued] = list(queue)
+        dropped += [item.text for item in items if owner is None or item.owner is owner]
+        queue.clear()
+        queue.extend(item for item in items if owner is not None and item.owner is not owner)
+    return dropped
 
 
 class Speaker(ABC):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence, Union
 
-from .base import BackendError, Owner, Priority, Speaker, SpeechBackend, VoiceSettings
+from .base import BackendError, Owner, Priority, Speaker, SpeechBackend, VoiceSettings, drop_queued
 from .chunker import split_for_speech
 from .wav import SinkError, WavSink
 
@@ -116,13 +116,8 @@ class EngineSpeaker(Speaker):
         self._interrupt(*target)
 
     def cancel_owner(self, owner: Owner) -> None:
-        dropped: list[str] = []
         with self._cond:
-            for queue in self._queues.values():
-                keep = [item for item in queue if item.owner is not owner]
-                dropped += [item.text for item in queue if item.owner is owner]
-                queue.clear()
-                queue.extend(keep)
+            dropped = drop_queued(self._queues.values(), owner)
             self._pending -= len(dropped)
             target: tuple[threading.Event | None, SpeechBackend | None] = (None, None)
             if self._current is not None and self._current.owner is owner:
@@ -134,11 +129,8 @@ class EngineSpeaker(Speaker):
             self._emit("cancelled", text)
 
     def stop(self) -> None:
-        dropped: list[str] = []
         with self._cond:
-            for queue in self._queues.values():
-                dropped += [item.text for item in queue]
-                queue.clear()
+            dropped = drop_queued(self._queues.values())
             self._pending -= len(dropped)
             self._requeue = False
             cancel, backend = self._cancel, self._backend

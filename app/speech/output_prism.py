@@ -27,7 +27,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Owner, Priority, Speaker
+from .base import Owner, Priority, Speaker, drop_queued
 
 log = logging.getLogger(__name__)
 
@@ -127,13 +127,8 @@ class PrismSpeaker(Speaker):
             self._silence(current)
 
     def cancel_owner(self, owner: Owner) -> None:
-        dropped: list[str] = []
         with self._cond:
-            for queue in self._queues.values():
-                dropped += [i.text for i in queue if i.owner is owner]
-                kept = [i for i in queue if i.owner is not owner]
-                queue.clear()
-                queue.extend(kept)
+            dropped = drop_queued(self._queues.values(), owner)
             self._pending -= len(dropped)
             current = self._current if self._current is not None and self._current.owner is owner else None
             self._cond.notify_all()
@@ -142,11 +137,8 @@ class PrismSpeaker(Speaker):
             self._emit("cancelled", text)
 
     def stop(self) -> None:
-        dropped: list[str] = []
         with self._cond:
-            for queue in self._queues.values():
-                dropped += [i.text for i in queue]
-                queue.clear()
+            dropped = drop_queued(self._queues.values())
             self._pending -= len(dropped)
             current = self._current
             self._cond.notify_all()
