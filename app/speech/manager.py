@@ -19,7 +19,6 @@ import logging
 import shutil
 import tempfile
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -157,13 +156,9 @@ class EngineSpeaker(Speaker):
                 log.exception("speech interrupt failed")
 
     def wait(self, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._pending > 0:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
+            if not self._cond.wait_for(lambda: self._pending <= 0, timeout):
+                return False
         if self._sink is not None:
             self._sink.flush()
         return True

@@ -147,13 +147,9 @@ class PrismSpeaker(Speaker):
             self._emit("cancelled", text)
 
     def wait(self, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._pending > 0:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._cond.wait(left)
+            if not self._cond.wait_for(lambda: self._pending <= 0, timeout):
+                return False
         return True
 
     @property
