@@ -78,6 +78,12 @@ SCHEMA: tuple[Setting, ...] = (
         choices=("auto", "static", "dynamic"),
     ),
     Setting("cpu_threads", int, 0, "Threads for the model on CPU; 0 means one per core.", minimum=0, maximum=256),
+    Setting(
+        "vision_encoder", str, "auto",
+        "What reads the picture for a llama.cpp (GGUF) SmolVLM model on the processor: 'auto' uses torch where "
+        "it is installed and the processor computes bf16 natively (several times faster there), else llama.cpp's own.",
+        choices=("auto", "torch", "llama.cpp"),
+    ),
     # Model server (Ollama, LM Studio, vLLM, llama.cpp server). The API key is never stored here:
     # it comes from IRIS_API_KEY or the system keyring (app/secrets.py).
     Setting("server_url", str, "", "OpenAI-compatible model server address, e.g. http://localhost:11434/v1; empty means a local model."),

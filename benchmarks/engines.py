@@ -2,7 +2,7 @@
 
 Usage (also reachable as ``benchmarks/latency.py --engine ...``)::
 
-    python benchmarks/engines.py --engine transformers,llamacpp [--arch smolvlm-256m|smolvlm2-2.2b]
+    python benchmarks/engines.py --engine transformers,llamacpp[:torch|:llama.cpp] [--arch smolvlm-256m|smolvlm2-2.2b]
                                  [--server URL --server-model NAME] [--runs N] [--tokens N] [--json]
 
 Every side runs in its own process (peak RSS is per side) on the same 1280x800
@@ -13,6 +13,10 @@ first audio is as a user would hear it. Figures per side: load, first token,
 first audio, decode tok/s, peak RSS, and the follow-up's first audio (a second
 question about the same picture: the llama.cpp engine keeps the picture in its
 KV cache, the transformers engine re-reads it).
+
+``llamacpp:torch`` and ``llamacpp:llama.cpp`` choose what reads the picture for
+the llama.cpp engine (the ``vision_encoder`` setting: torch, the hybrid path,
+or llama.cpp's own encoder); plain ``llamacpp`` is the app's ``auto``.
 
 The llama.cpp files for ``--arch`` are made once from the same random-weight
 folder (benchmarks/archs.py) with llama.cpp's converter, which needs
@@ -103,7 +107,7 @@ def run_side(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="iris-engines-"))
     settings = Settings.load(path=work / "settings.json")
     settings.update({"preset": "fast", "cpu_threads": args.threads, "speech_engine": "espeak-ng",
-                     "max_new_tokens": args.tokens})
+                     "max_new_tokens": args.tokens, "vision_encoder": args.vision_encoder})
     speaker = create_speaker(settings, wav_path=work / "answer.wav")
     speaker.wait_ready(30)
     started = time.perf_counter()
@@ -139,7 +143,8 @@ def run_side(args: argparse.Namespace) -> dict[str, Any]:
     result = {key: _median(runs, key) for key in runs[0] if key != "engine"}
     result.update({"side": args.child, "engine": engine.engine_name, "model": engine.model_name,
                    "quantization": engine.quantization, "load_s": round(load_s, 3), "cold": cold,
-                   "peak_rss_mb": peak_rss_mb(), "runs": runs})
+                   "peak_rss_mb": peak_rss_mb(), "runs": runs,
+                   "vision_encoder": getattr(engine, "vision_encoder", None)})
     speaker.close()
     engine.unload()
     return result
@@ -222,17 +227,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--convert-python", help="python of a venv with transformers 4.57 + gguf (to make GGUF files)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--vision-encoder", default="auto", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print("RESULT " + json.dumps(run_side(args)), flush=True)
         return 0
     sides = [s.strip() for s in args.engine.split(",") if s.strip()]
-    if "llamacpp" in sides:
+    if any(s.startswith("llamacpp") for s in sides):
         ensure_gguf(args.arch, args.convert_python)
     results = []
-    for side in sides:
+    for spec in sides:
+        side, _, encoder = spec.partition(":")
         cmd = [sys.executable, __file__, "--child", side, "--arch", args.arch, "--runs", str(args.runs),
-               "--tokens", str(args.tokens), "--threads", str(args.threads), "--device", args.device]
+               "--tokens", str(args.tokens), "--threads", str(args.threads), "--device", args.device,
+               "--vision-encoder", encoder or "auto"]
         if args.server:
             cmd += ["--server", args.server] + (["--server-model", args.server_model] if args.server_model else [])
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=3600)
@@ -245,11 +253,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"arch": args.arch, "tokens": args.tokens, "results": results}, indent=2))
         return 0
     print(f"{args.arch}, {args.tokens} forced tokens, fast preset, medians of {args.runs} runs (s = seconds)")
-    header = ("engine", "quant", "load s", "first token s", "first audio s", "decode tok/s", "peak RSS MB",
+    header = ("engine", "vision", "quant", "load s", "first token s", "first audio s", "decode tok/s", "peak RSS MB",
               "follow-up first audio s", "input tokens")
     print(" | ".join(header))
     for r in results:
-        print(" | ".join(str(x) for x in (r["engine"], r["quantization"], r["load_s"], r["first_token_s"],
+        print(" | ".join(str(x) for x in (r["engine"], r.get("vision_encoder") or "-", r["quantization"], r["load_s"], r["first_token_s"],
                                           r["first_audio_s"], r["tokens_per_s"], r["peak_rss_mb"],
                                           r.get("follow_up_first_audio_s"), r["input_tokens"])))
     return 0

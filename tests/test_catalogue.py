@@ -127,6 +127,16 @@ def test_auto_prefers_the_2b_gguf_on_a_processor_only_when_llama_cpp_and_memory_
     assert nothing.entry is None and "iris models download" in nothing.reason
 
 
+def test_auto_prefers_the_small_gguf_to_the_small_transformers_model_when_llama_cpp_is_there():
+    from app.catalogue import auto_choice
+
+    def is_installed(entry):
+        return entry.name in {"smolvlm-256m", "smolvlm-256m-gguf"}
+
+    assert auto_choice("cpu", is_installed, llama_available=True, free_mb=8000).entry.name == "smolvlm-256m-gguf"
+    assert auto_choice("cpu", is_installed, llama_available=False, free_mb=8000).entry.name == "smolvlm-256m"
+
+
 def test_auto_on_a_graphics_card_prefers_the_gpu_default():
     from app.catalogue import auto_choice
 

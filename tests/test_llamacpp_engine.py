@@ -27,7 +27,8 @@ from app.errors import ModelLoadError, ModelMissingError  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO.parent / "shared" / "models" / "tiny-smolvlm-gguf"
-SETTINGS = {"cpu_threads": 2, "preset": "fast", "max_new_tokens": 24}
+# llama.cpp's own encoder (mtmd): the hybrid torch path has its own tests (test_llamacpp_hybrid.py).
+SETTINGS = {"cpu_threads": 2, "preset": "fast", "max_new_tokens": 24, "vision_encoder": "llama.cpp"}
 
 if not TINY.is_dir():  # pragma: no cover - the shared folder ships with the checkout
     pytest.skip("the tiny GGUF model is not in ../shared/models", allow_module_level=True)

@@ -21,6 +21,8 @@ _SCALARS: dict[int, str] = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i"
 _STRING, _ARRAY = 8, 9
 #: Headers are small; a count beyond this is damage, not data.
 _MAX_COUNT = 50_000_000
+#: Numeric arrays up to this length are read (an image's mean and std); longer ones are skipped.
+_SMALL_ARRAY = 64
 
 
 @dataclass(frozen=True)
@@ -138,12 +140,15 @@ def _value(fh: BinaryIO, kind: int) -> Any:
         item, count = struct.unpack("<IQ", _read(fh, 12))
         if count > _MAX_COUNT:
             raise ValueError(f"an array of {count} items")
+        if item in _SCALARS and count <= _SMALL_ARRAY:  # image mean and std, not vocabularies
+            fmt = _SCALARS[item]
+            return list(struct.unpack("<" + fmt[1:] * count, _read(fh, struct.calcsize(fmt) * count)))
         if item in _SCALARS:
             fh.seek(struct.calcsize(_SCALARS[item]) * count, 1)
         else:
             for _ in range(count):
                 _value(fh, item)
-        return None  # arrays (vocabularies, merges) are not needed here
+        return None  # large arrays (vocabularies, merges) are not needed here
     raise ValueError(f"unknown value type {kind}")
 
 
