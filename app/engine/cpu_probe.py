@@ -6,6 +6,10 @@ quantized weights in an AMX buffer. With llama-cpp-python 0.3.36 on the 2-core
 build VM (AMX advertised, and usable: a hand-written ldtilecfg + tilezero runs)
 the first 4-bit model evaluation killed the whole process with SIGILL on a
 ``tilezero`` inside libggml-cpu's AMX kernels (dmesg: "trap invalid opcode").
+The cause is the compiler (GCC 12.2): its dead-store elimination drops the
+tile configuration's row/column stores before ``ldtilecfg``, so every tile has
+zero rows; ``-fno-dse`` avoids it, but that AMX path was no faster here
+(benchmarks/README.md), and a build cannot tell which way it was compiled.
 A crash would take the user's reading aid down with it, so where both the CPU
 advertises AMX and the installed llama.cpp was built with its AMX kernels, Iris
 loads GGUF models without extra buffer types (no AMX, no repacking): slower
