@@ -80,8 +80,8 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("cpu_threads", int, 0, "Threads for the model on CPU; 0 means one per core.", minimum=0, maximum=256),
     Setting(
         "vision_encoder", str, "auto",
-        "What reads the picture for a llama.cpp (GGUF) SmolVLM model on the processor: 'auto' uses torch where "
-        "it is installed and the processor computes bf16 natively (several times faster there), else llama.cpp's own.",
+        "What reads the picture for a llama.cpp (GGUF) SmolVLM model on the processor: 'auto' uses torch on "
+        "x86-64 processors where it is installed (measured several times faster there), else llama.cpp's own.",
         choices=("auto", "torch", "llama.cpp"),
     ),
     # Model server (Ollama, LM Studio, vLLM, llama.cpp server). The API key is never stored here:

@@ -20,19 +20,24 @@ log = logging.getLogger(__name__)
 CHOICES = ("auto", "torch", "llama.cpp")
 
 
-def choose_torch_vision(choice: str, device: str, mmproj_meta: dict[str, Any]) -> bool:
+#: Processors where torch's encoder was measured faster than llama.cpp's (benchmarks/README.md):
+#: x86-64, in bf16 where the CPU has native bf16 and in float32 elsewhere (even held to AVX2).
+MEASURED_MACHINES = ("x86_64", "amd64")
+
+
+def choose_torch_vision(choice: str, device: str, mmproj_meta: dict[str, Any], machine: str | None = None) -> bool:
     """Whether to read pictures with torch: never on a GPU build (llama.cpp's encoder runs there),
-    only for Idefics3/SmolVLM vision files, and with ``auto`` only where torch is installed and the
-    CPU has native bf16 (where it was measured to win)."""
+    only for Idefics3/SmolVLM vision files and where torch is installed; with ``auto`` only on the
+    processor family where torch was measured faster (ARM, e.g. Apple silicon, was not measured)."""
     if choice == "llama.cpp" or device != "cpu" or mmproj_meta.get("clip.projector_type") != "idefics3":
         return False
     if importlib.util.find_spec("torch") is None:
         return False
     if choice == "torch":
         return True
-    from .torch_vision import bf16_is_fast
+    import platform
 
-    return bf16_is_fast()
+    return (machine or platform.machine()).lower() in MEASURED_MACHINES
 
 
 def load_torch_vision(mmproj: Path, threads: int) -> Any:
