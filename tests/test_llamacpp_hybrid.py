@@ -234,3 +234,10 @@ def test_bf16_only_where_the_processor_computes_it(monkeypatch, hybrid):
     assert torch_vision.TorchIdefics3Vision(hybrid.mmproj_path, threads=1).dtype == torch.float32
     monkeypatch.setattr(torch_vision, "bf16_is_fast", lambda: True)
     assert torch_vision.TorchIdefics3Vision(hybrid.mmproj_path, threads=1).dtype == torch.bfloat16
+
+
+def test_the_diagnostic_report_says_what_reads_the_picture(hybrid, native):
+    from app.diagnostics import report
+
+    assert "engine_name=llama.cpp" in report(engine=hybrid) and "vision_encoder=torch" in report(engine=hybrid)
+    assert "vision_encoder=llama.cpp" in report(engine=native)

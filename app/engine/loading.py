@@ -243,6 +243,11 @@ class LazyEngine(CallbackEngine):
         return "llama.cpp" if is_gguf_request(self.requested_model) else "transformers"
 
     @property
+    def vision_encoder(self) -> str | None:
+        """What reads pictures for the llama.cpp engine ("torch" or "llama.cpp"); None otherwise or before loading."""
+        return getattr(self._engine, "vision_encoder", None) if self._engine is not None else None
+
+    @property
     def is_loaded(self) -> bool:
         return self._engine is not None and self._engine.is_loaded
 
