@@ -100,7 +100,7 @@ def report(settings: Any = None, *, engine: Any = None, speaker: Any = None, ocr
         f"Display: XDG_SESSION_TYPE={os.environ.get('XDG_SESSION_TYPE', '-')}, "
         f"DISPLAY={os.environ.get('DISPLAY', '-')}, WAYLAND_DISPLAY={os.environ.get('WAYLAND_DISPLAY', '-')}",
         f"Graphics card: {_device()}",
-        f"Vision engine: {_describe(engine, 'engine_name', 'model_name', 'device', 'quantization', 'vision_encoder', 'is_loaded')}",
+        f"Vision engine: {_describe(engine, 'model_name', 'device', 'quantization', 'vision_encoder', 'is_loaded')}",
         f"Speech output: {_describe(getattr(speaker, 'output', speaker), 'name')}",  # through the router
         f"Text reader (OCR): {_describe(ocr, 'name')}",
         f"Log file: {logsetup.log_file() if logsetup.file_logging_active() else 'off'}",
