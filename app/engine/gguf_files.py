@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 from ..errors import ModelLoadError, ModelMissingError
 
@@ -87,18 +87,8 @@ def read_metadata(path: Path, *, keys: tuple[str, ...] | None = None) -> dict[st
     found: dict[str, Any] = {}
     try:
         with Path(path).open("rb") as fh:
-            if fh.read(4) != MAGIC:
-                raise _damaged(path, "no GGUF magic")
-            (version,) = struct.unpack("<I", _read(fh, 4))
-            if version < 2:
-                raise _damaged(path, f"GGUF version {version} is too old")
-            _tensors, n_kv = struct.unpack("<QQ", _read(fh, 16))
-            if n_kv > _MAX_COUNT:
-                raise _damaged(path, f"{n_kv} keys")
-            for _ in range(n_kv):
-                key = _string(fh)
-                (kind,) = struct.unpack("<I", _read(fh, 4))
-                value = _value(fh, kind)
+            _tensors, n_kv = read_counts(fh, path)
+            for key, value in read_keys(fh, n_kv):
                 if wanted is None or key in wanted:
                     found[key] = value
                     if wanted is not None and wanted <= found.keys():
@@ -108,6 +98,27 @@ def read_metadata(path: Path, *, keys: tuple[str, ...] | None = None) -> dict[st
     except (struct.error, UnicodeDecodeError, ValueError) as exc:
         raise _damaged(path, f"unreadable header: {exc}") from None
     return found
+
+
+def read_counts(fh: BinaryIO, path: Path) -> tuple[int, int]:
+    """Check the magic and version at the start of a GGUF file; its tensor and key counts."""
+    if fh.read(4) != MAGIC:
+        raise _damaged(path, "no GGUF magic")
+    (version,) = struct.unpack("<I", _read(fh, 4))
+    if version < 2:
+        raise _damaged(path, f"GGUF version {version} is too old")
+    n_tensors, n_kv = struct.unpack("<QQ", _read(fh, 16))
+    if n_kv > _MAX_COUNT or n_tensors > _MAX_COUNT:
+        raise _damaged(path, f"{n_tensors} tensors, {n_kv} keys")
+    return int(n_tensors), int(n_kv)
+
+
+def read_keys(fh: BinaryIO, count: int) -> Iterator[tuple[str, Any]]:
+    """The header's key/value pairs, in order (large arrays as None)."""
+    for _ in range(count):
+        key = _string(fh)
+        (kind,) = struct.unpack("<I", _read(fh, 4))
+        yield key, _value(fh, kind)
 
 
 def _damaged(path: Path, why: str) -> ModelLoadError:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .gguf_files import MAGIC, _damaged, _read, _string, _value
+from .gguf_files import _damaged, _read, _string, read_counts, read_keys
 
 #: ggml type ids (ggml.h) this reader understands.
 F32, F16, Q8_0, BF16 = 0, 1, 8, 30
@@ -43,16 +43,8 @@ def read_tensor_table(path: Path) -> tuple[dict[str, Any], dict[str, TensorInfo]
     infos: list[tuple[str, tuple[int, ...], int, int]] = []
     try:
         with Path(path).open("rb") as fh:
-            if fh.read(4) != MAGIC:
-                raise _damaged(path, "no GGUF magic")
-            (version,) = struct.unpack("<I", _read(fh, 4))
-            if version < 2:
-                raise _damaged(path, f"GGUF version {version} is too old")
-            n_tensors, n_kv = struct.unpack("<QQ", _read(fh, 16))
-            for _ in range(n_kv):
-                key = _string(fh)
-                (kind,) = struct.unpack("<I", _read(fh, 4))
-                meta[key] = _value(fh, kind)
+            n_tensors, n_kv = read_counts(fh, path)
+            meta.update(read_keys(fh, n_kv))
             for _ in range(n_tensors):
                 infos.append(_tensor_info(fh))
             alignment = int(meta.get("general.alignment") or _DEFAULT_ALIGNMENT)
