@@ -241,3 +241,12 @@ def test_the_diagnostic_report_says_what_reads_the_picture(hybrid, native):
 
     assert "vision_encoder=torch" in report(engine=hybrid)
     assert "vision_encoder=llama.cpp" in report(engine=native)
+
+
+def test_a_prompt_without_its_picture_is_one_sentence(hybrid, monkeypatch):
+    from app.errors import InternalError
+
+    monkeypatch.setattr(hybrid, "_render", lambda conversation: "User: no picture here<end_of_utterance>\nAssistant:")
+    with pytest.raises(InternalError) as info:
+        hybrid.generate(ask(Image.new("RGB", (64, 64))), None, lambda _piece: None, max_new_tokens=4)
+    assert "\n" not in info.value.message

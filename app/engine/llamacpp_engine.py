@@ -384,7 +384,10 @@ class LlamaCppEngine(AnsweringEngine):
         """The one-tile prompt without mtmd: text tokens around the torch encoder's embeddings."""
         from llama_cpp import mtmd_cpp
 
-        before, after = overview_layout(self._llama, prompt, mtmd_cpp.mtmd_default_marker().decode("utf-8"))
+        try:
+            before, after = overview_layout(self._llama, prompt, mtmd_cpp.mtmd_default_marker().decode("utf-8"))
+        except ValueError as exc:  # the template placed no picture, or two
+            raise InternalError("The picture could not be prepared for the description model.", detail=repr(exc)) from None
         digest = hashlib.blake2b(image.tobytes(), digest_size=16)
         digest.update(repr((image.size, "torch", self._vision.image_size)).encode())
         units = [_Unit(("t", t), 1) for t in before]
